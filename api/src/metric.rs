@@ -1,0 +1,70 @@
+//! `MetricTemplate` (`flagger.app/v1beta1`).
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Condition, SecretRef};
+
+/// Metric providers Flagger knows, plus serin's `loadtester` (the loadtester's results).
+pub const METRIC_PROVIDERS: [&str; 12] = [
+    "prometheus",
+    "influxdb",
+    "datadog",
+    "externalmetrics",
+    "stackdriver",
+    "cloudwatch",
+    "newrelic",
+    "graphite",
+    "dynatrace",
+    "keptn",
+    "splunk",
+    "loadtester",
+];
+
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "flagger.app",
+    version = "v1beta1",
+    kind = "MetricTemplate",
+    plural = "metrictemplates",
+    namespaced,
+    status = "MetricTemplateStatus",
+    category = "all",
+    derive = "PartialEq",
+    derive = "Default",
+    printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider.type")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricTemplateSpec {
+    pub provider: MetricTemplateProvider,
+    /// The query, a Go-template with `{{ namespace }}`, `{{ target }}`, `{{ interval }}` …
+    pub query: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricTemplateProvider {
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// HTTP headers sent with each query (Go's `http.Header`: a name maps to values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, Vec<String>>>,
+    /// CloudWatch region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricTemplateStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+}
