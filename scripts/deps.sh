@@ -1,6 +1,7 @@
 # Installs the real components the tests run against, only those missing. Sourced by scripts/test.
 # Later work adds to APT_PACKAGES / PIP_PACKAGES; each entry is "command-to-check:package".
 APT_PACKAGES=()
+APT_PACKAGES+=("hey:hey") # bench/webhook.sh
 PIP_PACKAGES=()
 
 install_test_deps() {
