@@ -11,6 +11,7 @@ pub mod hash;
 pub mod labels;
 pub mod metric;
 pub mod status;
+pub mod template;
 pub mod validate;
 
 pub use alert::{AlertProvider, AlertProviderSpec};
