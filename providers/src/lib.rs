@@ -1,0 +1,25 @@
+//! Metric providers shared by the controller and local mode.
+//!
+//! A query has three kinds of result, kept apart because the engine treats them differently
+//! (DESIGN.md, "Bad input and failure"): a value, **no data** (the query ran and matched
+//! nothing: usually no traffic), or an **error** (the provider could not be reached, refused the
+//! query, or answered something that is not one number).
+
+pub mod prometheus;
+
+/// Why a query produced no value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// The query ran and returned no samples (or NaN).
+    #[error("no values found: {0}")]
+    NoData(String),
+    /// The provider could not be reached or answered with an error.
+    #[error("{0}")]
+    Error(String),
+}
+
+impl QueryError {
+    pub fn is_no_data(&self) -> bool {
+        matches!(self, QueryError::NoData(_))
+    }
+}

@@ -1,0 +1,315 @@
+//! The Prometheus provider: `GET {address}/api/v1/query?query=…`, as Flagger calls it.
+//!
+//! Differences from Flagger, on purpose: a result with several series is an error that names
+//! them (Flagger silently keeps the last one), and errors carry Prometheus' own message.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::QueryError;
+
+/// Credentials from the MetricTemplate's `secretRef` (keys `token`, or `username` + `password`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+impl Auth {
+    /// Reads Flagger's secret keys; `None` when the secret has neither form.
+    pub fn from_secret(data: &BTreeMap<String, Vec<u8>>) -> Option<Auth> {
+        let text = |k: &str| {
+            data.get(k)
+                .map(|v| String::from_utf8_lossy(v).trim().to_string())
+        };
+        if let Some(token) = text("token").filter(|t| !t.is_empty()) {
+            return Some(Auth::Bearer(token));
+        }
+        match (text("username"), text("password")) {
+            (Some(username), Some(password)) => Some(Auth::Basic { username, password }),
+            _ => None,
+        }
+    }
+}
+
+/// A Prometheus server.
+#[derive(Clone, Debug)]
+pub struct Prometheus {
+    address: String,
+    auth: Option<Auth>,
+    headers: Vec<(String, String)>,
+    http: reqwest::Client,
+}
+
+/// Flagger's query timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "metrics server address {0:?} is not an http(s) URL: write e.g. http://prometheus.monitoring:9090"
+    )]
+    Address(String),
+    #[error("cannot build HTTP client: {0}")]
+    Client(String),
+}
+
+impl Prometheus {
+    pub fn new(address: &str) -> Result<Self, ConfigError> {
+        Self::builder(address, None, Vec::new(), DEFAULT_TIMEOUT, false)
+    }
+
+    /// A client with credentials, extra headers (MetricTemplate `provider.headers`), a timeout and
+    /// optionally no TLS verification (`insecureSkipVerify`).
+    pub fn builder(
+        address: &str,
+        auth: Option<Auth>,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+        insecure_skip_verify: bool,
+    ) -> Result<Self, ConfigError> {
+        let parsed = url::Url::parse(address).map_err(|_| ConfigError::Address(address.into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ConfigError::Address(address.into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .tls_danger_accept_invalid_certs(insecure_skip_verify)
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Self {
+            address: address.trim_end_matches('/').to_string(),
+            auth,
+            headers,
+            http,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Runs an instant query that must yield one number.
+    pub async fn query(&self, query: &str) -> Result<f64, QueryError> {
+        // Flagger collapses whitespace so multi-line YAML queries stay readable in logs.
+        let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut url = url::Url::parse(&format!("{}/api/v1/query", self.address))
+            .map_err(|e| QueryError::Error(format!("prometheus address {}: {e}", self.address)))?;
+        url.query_pairs_mut().append_pair("query", &query);
+        let mut req = self.http.get(url);
+        match &self.auth {
+            Some(Auth::Bearer(t)) => req = req.bearer_auth(t),
+            Some(Auth::Basic { username, password }) => {
+                req = req.basic_auth(username, Some(password))
+            }
+            None => {}
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| {
+            QueryError::Error(format!(
+                "prometheus {} unreachable: {}",
+                self.address,
+                error_chain(&e)
+            ))
+        })?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| {
+            QueryError::Error(format!(
+                "prometheus {}: reading the answer: {e}",
+                self.address
+            ))
+        })?;
+        parse_answer(status.as_u16(), &body, &query)
+    }
+
+    /// Flagger's availability check: `vector(1)` must answer 1.
+    pub async fn is_online(&self) -> Result<(), QueryError> {
+        match self.query("vector(1)").await? {
+            v if v == 1.0 => Ok(()),
+            v => Err(QueryError::Error(format!(
+                "prometheus {} answered {v} to vector(1)",
+                self.address
+            ))),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    result_type: String,
+    result: serde_json::Value,
+}
+
+/// Interprets a `/api/v1/query` answer (exposed for tests of edge cases).
+pub fn parse_answer(status: u16, body: &str, query: &str) -> Result<f64, QueryError> {
+    let answer: Answer = serde_json::from_str(body).map_err(|_| {
+        let snippet: String = body.chars().take(200).collect();
+        QueryError::Error(format!(
+            "prometheus answered HTTP {status} with a body that is not its API JSON: {snippet:?}"
+        ))
+    })?;
+    if answer.status != "success" {
+        return Err(QueryError::Error(format!(
+            "prometheus query failed (HTTP {status}, {}): {}; query: {query}",
+            answer.error_type.unwrap_or_default(),
+            answer.error.unwrap_or_default()
+        )));
+    }
+    let data = answer
+        .data
+        .ok_or_else(|| QueryError::Error("prometheus answer has no data".into()))?;
+    let value = match data.result_type.as_str() {
+        "scalar" => sample_value(&data.result)?,
+        "vector" => {
+            let series = data.result.as_array().cloned().unwrap_or_default();
+            match series.len() {
+                0 => {
+                    return Err(QueryError::NoData(format!(
+                        "query returned no series: {query}"
+                    )));
+                }
+                1 => sample_value(&series[0]["value"])?,
+                n => {
+                    let names: Vec<String> = series
+                        .iter()
+                        .take(5)
+                        .map(|s| s["metric"].to_string())
+                        .collect();
+                    return Err(QueryError::Error(format!(
+                        "query returned {n} series, expected one: {}{}; aggregate it (e.g. sum(...)) so it yields a single value",
+                        names.join(", "),
+                        if n > 5 { ", …" } else { "" }
+                    )));
+                }
+            }
+        }
+        other => {
+            return Err(QueryError::Error(format!(
+                "query returned a {other}, expected one number (an instant vector with one series or a scalar)"
+            )));
+        }
+    };
+    if value.is_nan() {
+        return Err(QueryError::NoData(format!(
+            "query returned NaN (no requests in the window?): {query}"
+        )));
+    }
+    Ok(value)
+}
+
+fn sample_value(sample: &serde_json::Value) -> Result<f64, QueryError> {
+    sample
+        .get(1)
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<f64>().ok())
+        .ok_or_else(|| QueryError::Error(format!("malformed sample {sample}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(series: &str) -> String {
+        format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{series}]}}}}"#)
+    }
+
+    #[test]
+    fn one_series_is_a_value() {
+        let body = vector(r#"{"metric":{},"value":[1700000000.1,"99.5"]}"#);
+        assert_eq!(parse_answer(200, &body, "q"), Ok(99.5));
+    }
+
+    #[test]
+    fn empty_and_nan_are_no_data() {
+        assert!(
+            parse_answer(200, &vector(""), "q")
+                .unwrap_err()
+                .is_no_data()
+        );
+        let nan = vector(r#"{"metric":{},"value":[1,"NaN"]}"#);
+        assert!(parse_answer(200, &nan, "q").unwrap_err().is_no_data());
+    }
+
+    #[test]
+    fn several_series_are_an_error_naming_them() {
+        let body = vector(
+            r#"{"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}"#,
+        );
+        let err = parse_answer(200, &body, "q").unwrap_err();
+        assert!(!err.is_no_data());
+        let text = err.to_string();
+        assert!(
+            text.contains(r#""pod":"a""#) && text.contains(r#""pod":"b""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn query_errors_keep_prometheus_message() {
+        let body = r#"{"status":"error","errorType":"bad_data","error":"parse error at char 4"}"#;
+        let text = parse_answer(400, body, "sum(").unwrap_err().to_string();
+        assert!(
+            text.contains("parse error at char 4") && text.contains("bad_data"),
+            "{text}"
+        );
+        assert!(
+            !parse_answer(502, "<html>bad gateway</html>", "q")
+                .unwrap_err()
+                .is_no_data()
+        );
+    }
+
+    #[test]
+    fn matrix_is_an_error() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert!(
+            parse_answer(200, body, "q")
+                .unwrap_err()
+                .to_string()
+                .contains("matrix")
+        );
+    }
+
+    #[test]
+    fn secret_forms() {
+        let mut d = BTreeMap::new();
+        d.insert("username".to_string(), b"u".to_vec());
+        d.insert("password".to_string(), b"p".to_vec());
+        assert_eq!(
+            Auth::from_secret(&d),
+            Some(Auth::Basic {
+                username: "u".into(),
+                password: "p".into()
+            })
+        );
+        d.insert("token".to_string(), b"t\n".to_vec());
+        assert_eq!(Auth::from_secret(&d), Some(Auth::Bearer("t".into())));
+    }
+}
