@@ -129,7 +129,7 @@ impl Prometheus {
     /// Flagger's availability check: `vector(1)` must answer 1.
     pub async fn is_online(&self) -> Result<(), QueryError> {
         match self.query("vector(1)").await? {
-            v if v == 1.0 => Ok(()),
+            1.0 => Ok(()),
             v => Err(QueryError::Error(format!(
                 "prometheus {} answered {v} to vector(1)",
                 self.address
