@@ -343,6 +343,34 @@ pub struct CanaryAnalysis {
     pub match_: Option<Vec<HttpMatchRequest>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_affinity: Option<SessionAffinity>,
+    /// serin extension: what a metric check that returned no data does (default: a failed check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_policy: Option<OutcomePolicy>,
+    /// serin extension: what a metric check that could not run does (default: a failed check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_policy: Option<OutcomePolicy>,
+}
+
+/// serin extension (`spec.analysis.noDataPolicy` / `errorPolicy`): Flagger counts no-data and
+/// errors as failed checks, so a quiet night rolls back a good release. `action: halt` holds the
+/// analysis where it is instead, and rolls back after `limit` consecutive halted checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomePolicy {
+    pub action: PolicyAction,
+    /// Consecutive halted checks before rollback; absent or 0 halts without limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyAction {
+    /// Count as a failed check (Flagger's behaviour).
+    #[default]
+    Fail,
+    /// Hold advancement without counting a failed check.
+    Halt,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -373,6 +401,9 @@ pub struct CanaryMetric {
     pub template_ref: Option<CrossNamespaceObjectReference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_variables: Option<BTreeMap<String, String>>,
+    /// serin: compare canary with primary with a statistical judge instead of a fixed range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeSpec>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -83,6 +83,68 @@ pub struct CanaryStatus {
     pub primary_session_affinity_cookie: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_session_affinity_cookie: Option<String>,
+    /// serin: each metric's last check (value and outcome), in `spec.analysis.metrics` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricStatus>,
+    /// serin: consecutive checks halted on no data (`noDataPolicy: {action: halt}`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub no_data_checks: i32,
+    /// serin: consecutive checks halted on errors (`errorPolicy: {action: halt}`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub error_checks: i32,
+    /// serin: when the engine started waiting for the canary to be ready (RFC 3339); the
+    /// progress deadline counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_waiting_since: Option<String>,
+    /// serin: traffic is mirrored to the canary (mirror pre-stage), for routers that cannot say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub traffic_mirrored: bool,
+    /// serin: the last `serin.dev/retry` value acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_retry: Option<String>,
+    /// serin: the explanation of the last decision ("Rolling back prod/web: …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// The outcome of one check: kept apart so that no data and errors are never mistaken for a
+/// failing metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    NoData,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "Pass",
+            Outcome::Fail => "Fail",
+            Outcome::NoData => "NoData",
+            Outcome::Error => "Error",
+        }
+    }
+}
+
+/// serin: the last check of one metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatus {
+    pub name: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// "error-rate 4.2 > max 1", "no data: …".
+    pub message: String,
+    /// When it was checked (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_time: Option<String>,
 }
 
 fn empty_phase_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Phase>, D::Error> {

@@ -1,0 +1,458 @@
+//! The sequential judge: feed it each interval's counts for both sides; it says Continue or Fail
+//! at once, and at the end of the planned steps Pass, Hold (more data at the current weight) or
+//! Inconclusive. Its state is plain data so the controller can keep it in the Canary's status
+//! and resume after a restart.
+
+use serde::{Deserialize, Serialize};
+
+use super::evidence::{Counts, Exposure, Mixture, RatioEstimate, interval_log_lr};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JudgeError {
+    #[error("judge alpha {0} must be in (0, 0.5), e.g. 0.01")]
+    Alpha(f64),
+    #[error("judge minEffect {0} must be a ratio above 1, e.g. 1.5")]
+    MinEffect(f64),
+    #[error(
+        "{side} reported {bad} bad requests out of {requests}: a count of bad requests cannot exceed the requests; check the count queries"
+    )]
+    Counts {
+        side: &'static str,
+        requests: u64,
+        bad: u64,
+    },
+    #[error(
+        "saved judge state has {found} components but this configuration needs {expected}: the judge's configuration changed mid-analysis; restart the analysis"
+    )]
+    StateMismatch { found: usize, expected: usize },
+}
+
+/// What the judge counts as bad, for its explanations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    #[default]
+    Errors,
+    /// Requests slower than the latency bound taken from the primary.
+    Slow,
+}
+
+impl Subject {
+    fn label(self) -> &'static str {
+        match self {
+            Subject::Errors => "error",
+            Subject::Slow => "slow-request",
+        }
+    }
+}
+
+/// The judge's settings (see `serin_api::judge::JudgeSpec` for the user-facing form).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeConfig {
+    alpha: f64,
+    min_effect: f64,
+    hold_intervals: u32,
+    promote_on_inconclusive: bool,
+    subject: Subject,
+    mixture: Mixture,
+}
+
+impl JudgeConfig {
+    pub fn new(alpha: f64, min_effect: f64) -> Result<Self, JudgeError> {
+        if !(alpha > 0.0 && alpha < 0.5) {
+            return Err(JudgeError::Alpha(alpha));
+        }
+        if !(min_effect > 1.0 && min_effect.is_finite()) {
+            return Err(JudgeError::MinEffect(min_effect));
+        }
+        Ok(Self {
+            alpha,
+            min_effect,
+            hold_intervals: serin_api::judge::DEFAULT_HOLD_INTERVALS,
+            promote_on_inconclusive: false,
+            subject: Subject::Errors,
+            mixture: Mixture::for_min_effect(min_effect),
+        })
+    }
+
+    /// From a Canary metric's `judge`, with serin's defaults for what it leaves out.
+    pub fn from_spec(spec: &serin_api::judge::JudgeSpec) -> Result<Self, JudgeError> {
+        Ok(Self::new(spec.alpha(), spec.min_effect())?
+            .with_hold(spec.hold_intervals(), spec.promote_on_inconclusive()))
+    }
+
+    /// Hold up to `intervals` extra intervals when inconclusive; then promote or pause.
+    pub fn with_hold(mut self, intervals: u32, promote: bool) -> Self {
+        self.hold_intervals = intervals;
+        self.promote_on_inconclusive = promote;
+        self
+    }
+
+    pub fn with_subject(mut self, subject: Subject) -> Self {
+        self.subject = subject;
+        self
+    }
+
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    pub fn min_effect(&self) -> f64 {
+        self.min_effect
+    }
+
+    /// The bar the evidence must reach to roll back: 1/alpha.
+    pub fn bar(&self) -> f64 {
+        1.0 / self.alpha
+    }
+}
+
+/// Everything the judge has accumulated; serialisable, resumable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeState {
+    /// Intervals observed (including those with no traffic).
+    pub intervals: u32,
+    /// Extra intervals spent holding for more data.
+    pub held: u32,
+    /// log likelihood ratio of each mixture component.
+    pub log_lr: Vec<f64>,
+    pub canary: Counts,
+    pub primary: Counts,
+    pub ratio: RatioEstimate,
+    pub exposure: Exposure,
+    /// Set once the evidence has crossed the bar; the judge never takes a Fail back.
+    pub failed: bool,
+}
+
+/// The judge's decision after an interval or at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// Mid-analysis: no reason to stop.
+    Continue,
+    /// Evidence ≥ 1/alpha: roll back.
+    Fail,
+    /// End of analysis: the canary is not shown worse, and the traffic could have shown
+    /// `minEffect`.
+    Pass,
+    /// End of analysis, too little traffic so far: stay at the current weight one more interval.
+    Hold,
+    /// Too little traffic even after holding: promote or pause for a person, as configured.
+    Inconclusive { promote: bool },
+}
+
+/// A decision with what it rests on, for status, events and logs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub evidence: f64,
+    pub bar: f64,
+    /// Estimated canary/primary ratio of bad-request rates (None until the primary shows any).
+    pub ratio: Option<f64>,
+    pub canary: Counts,
+    pub primary: Counts,
+    /// The smallest ratio the traffic so far could show (None: not even 1000x).
+    pub detectable: Option<f64>,
+    pub message: String,
+}
+
+/// The sequential judge: configuration plus state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judge {
+    config: JudgeConfig,
+    state: JudgeState,
+}
+
+impl Judge {
+    pub fn new(config: JudgeConfig) -> Self {
+        let state = JudgeState {
+            log_lr: vec![0.0; config.mixture.len()],
+            ..JudgeState::default()
+        };
+        Self { config, state }
+    }
+
+    /// Continues from a saved state.
+    pub fn resume(config: JudgeConfig, state: JudgeState) -> Result<Self, JudgeError> {
+        if state.log_lr.len() != config.mixture.len() {
+            return Err(JudgeError::StateMismatch {
+                found: state.log_lr.len(),
+                expected: config.mixture.len(),
+            });
+        }
+        Ok(Self { config, state })
+    }
+
+    pub fn state(&self) -> &JudgeState {
+        &self.state
+    }
+
+    pub fn config(&self) -> &JudgeConfig {
+        &self.config
+    }
+
+    /// The current evidence against "the canary is no worse": the mixture likelihood ratio.
+    pub fn evidence(&self) -> f64 {
+        self.config.mixture.log_evidence(&self.state.log_lr).exp()
+    }
+
+    /// Adds one interval's counts: Fail as soon as the evidence reaches the bar, else Continue.
+    pub fn observe(&mut self, canary: Counts, primary: Counts) -> Result<Judgement, JudgeError> {
+        for (side, c) in [("canary", canary), ("primary", primary)] {
+            if c.bad > c.requests {
+                return Err(JudgeError::Counts {
+                    side,
+                    requests: c.requests,
+                    bad: c.bad,
+                });
+            }
+        }
+        let s = &mut self.state;
+        s.intervals += 1;
+        s.canary.requests += canary.requests;
+        s.canary.bad += canary.bad;
+        s.primary.requests += primary.requests;
+        s.primary.bad += primary.bad;
+        s.ratio.add(canary, primary);
+        s.exposure.add(canary, primary);
+        for (l, &rho) in s.log_lr.iter_mut().zip(self.config.mixture.ratios()) {
+            *l += interval_log_lr(canary, primary, rho);
+        }
+        if self.evidence() >= self.config.bar() {
+            self.state.failed = true;
+        }
+        let verdict = if self.state.failed {
+            Verdict::Fail
+        } else {
+            Verdict::Continue
+        };
+        Ok(self.judgement(verdict))
+    }
+
+    /// The planned steps are over (call again after each held interval): Pass when the traffic
+    /// could have shown `minEffect`, else Hold while holding is allowed, then Inconclusive.
+    pub fn conclude(&mut self) -> Judgement {
+        if self.state.failed {
+            return self.judgement(Verdict::Fail);
+        }
+        let enough = self.state.exposure.information(self.config.min_effect) >= self.needed();
+        let verdict = if enough {
+            Verdict::Pass
+        } else if self.state.held < self.config.hold_intervals {
+            self.state.held += 1;
+            Verdict::Hold
+        } else {
+            Verdict::Inconclusive {
+                promote: self.config.promote_on_inconclusive,
+            }
+        };
+        self.judgement(verdict)
+    }
+
+    /// The expected log-evidence at `minEffect` that counts as "could have caught it".
+    fn needed(&self) -> f64 {
+        self.config.bar().ln()
+    }
+
+    fn judgement(&self, verdict: Verdict) -> Judgement {
+        let evidence = self.evidence();
+        let bar = self.config.bar();
+        let ratio = self.state.ratio.value();
+        let detectable = self.state.exposure.detectable_ratio(self.needed());
+        let s = &self.state;
+        let what = self.config.subject.label();
+        let ratio_text = match ratio {
+            Some(r) => format!("{what} ratio {r:.1}x"),
+            None if s.canary.bad > 0 => format!("{what} ratio unbounded (primary has none)"),
+            None => format!("{what} ratio n/a"),
+        };
+        let counts = format!(
+            "canary {}/{}, primary {}/{}",
+            s.canary.bad, s.canary.requests, s.primary.bad, s.primary.requests
+        );
+        let could = match detectable {
+            Some(d) => format!("this traffic can show {d:.1}x"),
+            None => "this traffic cannot show any ratio yet".to_string(),
+        };
+        let min = self.config.min_effect;
+        let tail = match verdict {
+            Verdict::Fail => format!("evidence {} ≥ {}: rolling back", num(evidence), num(bar)),
+            Verdict::Continue => format!("evidence {} < {}: continuing", num(evidence), num(bar)),
+            Verdict::Pass => format!(
+                "evidence {} < {}, {could} (minEffect {min}x): passing",
+                num(evidence),
+                num(bar)
+            ),
+            Verdict::Hold => format!(
+                "evidence {} < {}, but {could}, not {min}x: holding at the current weight for more data ({}/{})",
+                num(evidence),
+                num(bar),
+                s.held,
+                self.config.hold_intervals
+            ),
+            Verdict::Inconclusive { promote } => format!(
+                "evidence {} < {}, but {could}, not {min}x, after {} extra intervals: inconclusive, {}",
+                num(evidence),
+                num(bar),
+                s.held,
+                if promote {
+                    "promoting as configured"
+                } else {
+                    "pausing for a person"
+                }
+            ),
+        };
+        Judgement {
+            verdict,
+            evidence,
+            bar,
+            ratio,
+            canary: s.canary,
+            primary: s.primary,
+            detectable,
+            message: format!("{ratio_text} ({counts}), {tail}"),
+        }
+    }
+}
+
+/// Evidence for people: whole numbers from 10 up, two significant digits below.
+fn num(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{x:.1e}")
+    } else if x >= 10.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(requests: u64, bad: u64) -> Counts {
+        Counts::new(requests, bad)
+    }
+
+    fn judge() -> Judge {
+        Judge::new(JudgeConfig::new(0.01, 1.5).unwrap())
+    }
+
+    #[test]
+    fn config_rejects_bad_values() {
+        assert_eq!(JudgeConfig::new(0.0, 1.5), Err(JudgeError::Alpha(0.0)));
+        assert_eq!(JudgeConfig::new(0.5, 1.5), Err(JudgeError::Alpha(0.5)));
+        assert_eq!(JudgeConfig::new(0.01, 1.0), Err(JudgeError::MinEffect(1.0)));
+        assert!(matches!(
+            JudgeConfig::new(f64::NAN, 2.0),
+            Err(JudgeError::Alpha(_))
+        ));
+        let msg = JudgeConfig::new(0.7, 2.0).unwrap_err().to_string();
+        assert!(msg.contains("alpha") && msg.contains("(0, 0.5)"), "{msg}");
+    }
+
+    #[test]
+    fn from_spec_uses_defaults() {
+        let cfg = JudgeConfig::from_spec(&serin_api::judge::JudgeSpec::default()).unwrap();
+        assert_eq!(cfg.alpha(), 0.01);
+        assert_eq!(cfg.min_effect(), 1.5);
+        assert_eq!(cfg.bar(), 100.0);
+    }
+
+    #[test]
+    fn a_clear_regression_fails_with_an_explanation() {
+        let mut j = judge();
+        let mut last = None;
+        for _ in 0..5 {
+            let r = j.observe(c(1000, 60), c(9000, 90)).unwrap();
+            if r.verdict == Verdict::Fail {
+                last = Some(r);
+                break;
+            }
+            assert_eq!(r.verdict, Verdict::Continue);
+        }
+        let r = last.expect("6x regression on 1000 requests must fail within 5 intervals");
+        assert!(r.evidence >= 100.0);
+        assert!((r.ratio.unwrap() - 6.0).abs() < 1e-9);
+        assert!(r.message.starts_with("error ratio 6.0x (canary 60/1000, primary 90/9000)"));
+        assert!(r.message.ends_with("≥ 100: rolling back"), "{}", r.message);
+        // A Fail stays a Fail, even after good intervals and at the end.
+        assert_eq!(j.observe(c(1000, 0), c(9000, 90)).unwrap().verdict, Verdict::Fail);
+        assert_eq!(j.conclude().verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn equal_rates_with_ample_traffic_pass() {
+        let mut j = judge();
+        for w in [10u64, 20, 30, 40, 50] {
+            let n = 1000 * w;
+            let m = 1000 * (100 - w);
+            let r = j.observe(c(n, n / 50), c(m, m / 50)).unwrap();
+            assert_eq!(r.verdict, Verdict::Continue, "{}", r.message);
+        }
+        let r = j.conclude();
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.message);
+        assert!(r.detectable.unwrap() < 1.5);
+        assert!(r.message.ends_with("passing"));
+    }
+
+    #[test]
+    fn zero_traffic_never_fails_and_holds_then_pauses() {
+        let cfg = JudgeConfig::new(0.01, 1.5).unwrap().with_hold(2, false);
+        let mut j = Judge::new(cfg);
+        for _ in 0..5 {
+            assert_eq!(j.observe(c(0, 0), c(0, 0)).unwrap().verdict, Verdict::Continue);
+        }
+        // Errors only on a side with no partner traffic carry nothing either.
+        assert_eq!(j.observe(c(0, 0), c(100, 30)).unwrap().verdict, Verdict::Continue);
+        assert_eq!(j.evidence(), 1.0);
+        assert_eq!(j.conclude().verdict, Verdict::Hold);
+        j.observe(c(0, 0), c(0, 0)).unwrap();
+        assert_eq!(j.conclude().verdict, Verdict::Hold);
+        let r = j.conclude();
+        assert_eq!(r.verdict, Verdict::Inconclusive { promote: false });
+        assert!(r.message.contains("cannot show any ratio"), "{}", r.message);
+        assert!(r.message.ends_with("pausing for a person"));
+    }
+
+    #[test]
+    fn inconclusive_can_promote() {
+        let cfg = JudgeConfig::new(0.01, 1.5).unwrap().with_hold(0, true);
+        let mut j = Judge::new(cfg);
+        j.observe(c(10, 0), c(90, 1)).unwrap();
+        assert_eq!(j.conclude().verdict, Verdict::Inconclusive { promote: true });
+    }
+
+    #[test]
+    fn bad_counts_are_an_error_naming_the_side() {
+        let err = judge().observe(c(10, 11), c(10, 0)).unwrap_err();
+        assert!(err.to_string().starts_with("canary reported 11 bad requests out of 10"));
+    }
+
+    #[test]
+    fn serialised_state_resumes_to_the_same_decision() {
+        let steps = [(100, 2, 900, 9), (200, 7, 800, 8), (300, 12, 700, 7), (400, 15, 600, 6)];
+        let mut whole = judge();
+        let mut part = judge();
+        for (i, &(n, x, m, y)) in steps.iter().enumerate() {
+            let a = whole.observe(c(n, x), c(m, y)).unwrap();
+            let json = serde_json::to_string(part.state()).unwrap();
+            let state: JudgeState = serde_json::from_str(&json).unwrap();
+            part = Judge::resume(JudgeConfig::new(0.01, 1.5).unwrap(), state).unwrap();
+            let b = part.observe(c(n, x), c(m, y)).unwrap();
+            assert_eq!(a, b, "interval {i}");
+        }
+        assert_eq!(whole.conclude(), part.conclude());
+        let wrong = Judge::resume(JudgeConfig::new(0.01, 1.5).unwrap(), JudgeState::default());
+        assert!(matches!(wrong, Err(JudgeError::StateMismatch { .. })));
+    }
+
+    #[test]
+    fn slow_requests_are_named_as_such() {
+        let cfg = JudgeConfig::new(0.01, 1.5).unwrap().with_subject(Subject::Slow);
+        let r = Judge::new(cfg).observe(c(100, 2), c(900, 9)).unwrap();
+        assert!(r.message.starts_with("slow-request ratio 2.0x"), "{}", r.message);
+    }
+}
