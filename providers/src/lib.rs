@@ -1,11 +1,14 @@
-//! Metric providers shared by the controller and local mode.
+//! What serin calls out to, shared by the controller and local mode: metric providers,
+//! the builtin metrics' queries, and Canary webhooks.
 //!
 //! A query has three kinds of result, kept apart because the engine treats them differently
 //! (DESIGN.md, "Bad input and failure"): a value, **no data** (the query ran and matched
 //! nothing: usually no traffic), or an **error** (the provider could not be reached, refused the
 //! query, or answered something that is not one number).
 
+pub mod builtin;
 pub mod prometheus;
+pub mod webhook;
 
 /// Why a query produced no value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

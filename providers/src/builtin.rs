@@ -1,0 +1,192 @@
+//! The builtin metrics `request-success-rate` (%) and `request-duration` (ms): Flagger's PromQL
+//! for each provider (reference/flagger.md §2.5), with the selectors rewritten for serin's names.
+//!
+//! In Flagger the canary pods belong to the target (`web`) and its Services are `<svc>-canary`;
+//! in serin the canary workload is `web-canary` (`{{ target }}`) and its Service `<svc>-canary`
+//! (`{{ service }}-canary`). Selectors that Flagger wrote with `{{ target }}` standing for the
+//! *Service* name are written here with `{{ service }}`, so every query selects the canary's series
+//! and nothing of the primary's (tested below against both sides' label values).
+
+use serin_api::template::{RenderError, TemplateVars, render};
+
+/// Which builtin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    RequestSuccessRate,
+    RequestDuration,
+}
+
+impl Builtin {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "request-success-rate" => Some(Builtin::RequestSuccessRate),
+            "request-duration" => Some(Builtin::RequestDuration),
+            _ => None,
+        }
+    }
+}
+
+const HTTP_POD: &str = r#"kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#;
+
+/// The query template (before rendering) for a provider. Unknown providers use Istio's
+/// queries, as Flagger does.
+pub fn query_template(provider: &str, builtin: Builtin) -> String {
+    use Builtin::*;
+    let family = provider.split(':').next().unwrap_or(provider);
+    match (family, builtin) {
+        ("linkerd", RequestSuccessRate) => r#"sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}])) / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100"#.into(),
+        ("linkerd", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))"#.into(),
+        ("nginx", RequestSuccessRate) => r#"sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!="",status!~"5.*"}[{{ interval }}])) / sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) * 100"#.into(),
+        ("nginx", RequestDuration) => r#"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) / sum(rate(nginx_ingress_controller_response_duration_seconds_count{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) * 1000"#.into(),
+        ("traefik", RequestSuccessRate) => r#"sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-canary-[0-9a-zA-Z-]+@kubernetescrd",code!~"5..",le="+Inf"}[{{ interval }}])) / sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-canary-[0-9a-zA-Z-]+@kubernetescrd",le="+Inf"}[{{ interval }}])) * 100"#.into(),
+        ("traefik", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ service }}-canary-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#.into(),
+        ("gatewayapi" | "kubernetes", RequestSuccessRate) => format!(r#"sum(rate(http_request_duration_seconds_count{{{HTTP_POD},status!~"5.*"}}[{{{{ interval }}}}])) / sum(rate(http_request_duration_seconds_count{{{HTTP_POD}}}[{{{{ interval }}}}])) * 100"#),
+        ("gatewayapi" | "kubernetes", RequestDuration) => format!(r#"histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{{{HTTP_POD}}}[{{{{ interval }}}}])) by (le)) * 1000"#),
+        ("contour", RequestSuccessRate) => r#"sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+",envoy_response_code!~"5.*"}[{{ interval }}])) / sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"}[{{ interval }}])) * 100"#.into(),
+        ("contour", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#.into(),
+        ("gloo", RequestSuccessRate) => r#"sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}-{{ service }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+",envoy_response_code!~"5.*"}[{{ interval }}])) / sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}-{{ service }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"}[{{ interval }}])) * 100"#.into(),
+        ("gloo", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}-{{ service }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#.into(),
+        ("appmesh", RequestSuccessRate) => r#"sum(rate(envoy_cluster_upstream_rq{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)",envoy_response_code!~"5.*"}[{{ interval }}])) / sum(rate(envoy_cluster_upstream_rq{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) * 100"#.into(),
+        ("appmesh", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) by (le))"#.into(),
+        ("kuma", RequestSuccessRate) => r#"sum(rate(envoy_cluster_upstream_rq{service=~"{{ service }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+",envoy_response_code!~"5.*"}[{{ interval }}])) / sum(rate(envoy_cluster_upstream_rq{service=~"{{ service }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"}[{{ interval }}])) * 100"#.into(),
+        ("kuma", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{service=~"{{ service }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#.into(),
+        ("osm", RequestSuccessRate) => r#"sum(rate(osm_request_total{destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}",response_code!~"5.*"}[{{ interval }}])) / sum(rate(osm_request_total{destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}"}[{{ interval }}])) * 100"#.into(),
+        ("osm", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(osm_request_duration_ms_bucket{destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}"}[{{ interval }}])) by (le))"#.into(),
+        ("skipper", RequestSuccessRate) => r#"sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?",code!~"5..",le="+Inf"}[{{ interval }}])) / sum(rate(skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?",le="+Inf"}[{{ interval }}])) * 100"#.into(),
+        ("skipper", RequestDuration) => r#"sum(rate(skipper_serve_route_duration_seconds_sum{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"}[{{ interval }}])) / sum(rate(skipper_serve_route_duration_seconds_count{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"}[{{ interval }}])) * 1000"#.into(),
+        ("apisix", RequestSuccessRate) => r#"sum(rate(apisix_http_status{route=~"{{ namespace }}_{{ route }}-{{ service }}-canary_.+",code!~"5.."}[{{ interval }}])) / sum(rate(apisix_http_status{route=~"{{ namespace }}_{{ route }}-{{ service }}-canary_.+"}[{{ interval }}])) * 100"#.into(),
+        ("apisix", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(apisix_http_latency_bucket{type=~"request",route=~"{{ namespace }}_{{ route }}-{{ service }}-canary_.+"}[{{ interval }}])) by (le))"#.into(),
+        (_, RequestSuccessRate) => r#"sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}",response_code!~"5.*"}[{{ interval }}])) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) * 100"#.into(),
+        (_, RequestDuration) => r#"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))"#.into(),
+    }
+}
+
+/// The rendered query for a provider.
+pub fn query(provider: &str, builtin: Builtin, vars: &TemplateVars) -> Result<String, RenderError> {
+    render(&query_template(provider, builtin), vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDERS: [&str; 13] = [
+        "istio",
+        "linkerd",
+        "nginx",
+        "traefik",
+        "gatewayapi:v1",
+        "kubernetes",
+        "contour",
+        "gloo",
+        "appmesh",
+        "kuma",
+        "osm",
+        "skipper",
+        "apisix",
+    ];
+
+    fn vars() -> TemplateVars {
+        TemplateVars {
+            name: "web".into(),
+            namespace: "prod".into(),
+            target: "web-canary".into(),
+            primary: "web".into(),
+            service: "web".into(),
+            ingress: "web".into(),
+            route: "web".into(),
+            interval: "1m".into(),
+            variables: Default::default(),
+        }
+    }
+
+    /// Label values each side's series carry, per provider: (canary, primary).
+    fn series(provider: &str) -> (&'static str, &'static str) {
+        match provider.split(':').next().unwrap() {
+            "istio" | "linkerd" => ("web-canary", "web"),
+            "gatewayapi" | "kubernetes" | "appmesh" => {
+                ("web-canary-7d9f8c6b5-x2x9k", "web-5c8d7f9b6-q8w7e")
+            }
+            "traefik" => (
+                "prod-web-canary-80@kubernetescrd",
+                "prod-web-primary-80@kubernetescrd",
+            ),
+            "contour" => ("prod_web-canary_80", "prod_web-primary_80"),
+            "gloo" => (
+                "prod-web-canaryupstream-80_gloo-system",
+                "prod-web-primaryupstream-80_gloo-system",
+            ),
+            "kuma" => ("web-canary_prod_svc_80", "web-primary_prod_svc_80"),
+            "osm" => ("web-canary", "web"),
+            "skipper" => (
+                "kube_prod__web_canary__web_example_com____web_canary",
+                "kube_prod__web__web_example_com____web_primary",
+            ),
+            "apisix" => ("prod_web-web-canary_1", "prod_web-web-primary_1"),
+            "nginx" => ("", ""),
+            other => panic!("no series for {other}"),
+        }
+    }
+
+    /// Does an anchored Prometheus (RE2) matcher match? Enough of RE2 for these selectors.
+    fn matches(pattern: &str, value: &str) -> bool {
+        regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+            .unwrap()
+            .is_match(value)
+    }
+
+    #[test]
+    fn every_query_selects_the_canary_and_not_the_primary() {
+        let label_re = regex_lite::Regex::new(r#"(\w+)(=~|=)"([^"]*)""#).unwrap();
+        for provider in PROVIDERS {
+            for builtin in [Builtin::RequestSuccessRate, Builtin::RequestDuration] {
+                let q = query(provider, builtin, &vars()).unwrap();
+                assert!(!q.contains("{{"), "{provider}: unrendered: {q}");
+                let (canary, primary) = series(provider);
+                if provider == "nginx" {
+                    // NGINX labels canary traffic itself: canary!="" selects only the canary Ingress.
+                    assert!(
+                        q.contains(r#"canary!="""#) && q.contains(r#"ingress="web""#),
+                        "{q}"
+                    );
+                    continue;
+                }
+                let workload_labels = [
+                    "destination_workload",
+                    "deployment",
+                    "kubernetes_pod_name",
+                    "service",
+                    "envoy_cluster_name",
+                    "destination_name",
+                    "route",
+                ];
+                let selectors: Vec<(String, String, String)> = label_re
+                    .captures_iter(&q)
+                    .map(|c| (c[1].to_string(), c[2].to_string(), c[3].to_string()))
+                    .filter(|(l, _, _)| workload_labels.contains(&l.as_str()))
+                    .collect();
+                assert!(
+                    !selectors.is_empty(),
+                    "{provider}: no workload selector in {q}"
+                );
+                for (label, op, pat) in selectors {
+                    let hit = |v: &str| {
+                        if op == "=" {
+                            pat == v
+                        } else {
+                            matches(&pat, v)
+                        }
+                    };
+                    assert!(
+                        hit(canary),
+                        "{provider} {builtin:?}: {label}{op}{pat:?} misses canary {canary}"
+                    );
+                    assert!(
+                        !hit(primary),
+                        "{provider} {builtin:?}: {label}{op}{pat:?} selects primary {primary}"
+                    );
+                }
+            }
+        }
+    }
+}
