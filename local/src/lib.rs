@@ -1,1 +1,6 @@
-//! placeholder
+//! Local mode: the analysis of a canary running as local processes or URLs, behind the embedded
+//! router or a real Traefik or nginx, with metrics from the router itself or from Prometheus;
+//! and the demo app that the demo, the tests and the benchmarks run.
+
+pub mod demo_app;
+pub mod router;
