@@ -1,0 +1,153 @@
+//! The hold invariant of DESIGN.md ("hold, don't clone"): a Deployment labelled
+//! `serin.dev/canary` is paused exactly when it carries `serin.dev/stable-hash` and its pod
+//! template hashes to something else. Pure: one Deployment in, the patch and warning out.
+
+use serde_json::Value;
+use serin_api::hash::workload_template_hash;
+use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
+
+use crate::review::{PatchOp, Verdict};
+
+/// Decides the response for a Deployment being created or updated. `namespace` and `name` come
+/// from the request when the object lacks them (e.g. `generateName` on CREATE).
+pub fn hold(deployment: &Value, namespace: &str, name: &str) -> Verdict {
+    let Some(canary) = deployment
+        .pointer("/metadata/labels")
+        .and_then(|labels| labels.get(CANARY_LABEL))
+        .and_then(Value::as_str)
+    else {
+        return Verdict::allow();
+    };
+    let stable = deployment
+        .pointer("/metadata/annotations")
+        .and_then(|annotations| annotations.get(STABLE_HASH_ANNOTATION))
+        .and_then(Value::as_str);
+    let revision = workload_template_hash(deployment);
+    let must_pause = stable.is_some_and(|stable| stable != revision);
+    let paused = deployment
+        .pointer("/spec/paused")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+
+    let mut verdict = Verdict::allow();
+    if paused != must_pause {
+        // `add` replaces an existing member too (RFC 6902 §4.1), so one op covers both cases.
+        verdict.patch.push(PatchOp {
+            op: "add",
+            path: "/spec/paused",
+            value: Value::Bool(must_pause),
+        });
+    }
+    if must_pause {
+        verdict.warnings.push(format!(
+            "serin: deployment/{name} revision {revision} held for canary analysis (canary {namespace}/{canary}); the stable revision {} keeps serving",
+            stable.unwrap_or_default()
+        ));
+    } else if paused && stable.is_some() {
+        verdict.warnings.push(format!(
+            "serin: deployment/{name} revision {revision} is the stable revision of canary {namespace}/{canary}; rolling out"
+        ));
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use serin_api::hash::template_hash;
+
+    fn template(image: &str) -> Value {
+        json!({"metadata": {"labels": {"app": "web"}},
+               "spec": {"containers": [{"name": "web", "image": image}]}})
+    }
+
+    fn deployment(image: &str, stable_image: Option<&str>, paused: Option<bool>) -> Value {
+        let mut d = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "prod", "labels": {CANARY_LABEL: "web"}},
+            "spec": {"replicas": 2, "template": template(image)}
+        });
+        if let Some(stable) = stable_image {
+            d["metadata"]["annotations"] =
+                json!({STABLE_HASH_ANNOTATION: template_hash(&template(stable))});
+        }
+        if let Some(p) = paused {
+            d["spec"]["paused"] = json!(p);
+        }
+        d
+    }
+
+    fn paused_patch(value: bool) -> Vec<PatchOp> {
+        vec![PatchOp {
+            op: "add",
+            path: "/spec/paused",
+            value: json!(value),
+        }]
+    }
+
+    #[test]
+    fn new_image_is_held_with_a_warning() {
+        let v = hold(&deployment("web:2", Some("web:1"), None), "prod", "web");
+        assert!(v.allowed);
+        assert_eq!(v.patch, paused_patch(true));
+        assert_eq!(v.warnings.len(), 1);
+        let revision = template_hash(&template("web:2"));
+        assert!(
+            v.warnings[0].contains(&format!(
+                "deployment/web revision {revision} held for canary analysis (canary prod/web)"
+            )),
+            "{}",
+            v.warnings[0]
+        );
+    }
+
+    #[test]
+    fn already_held_needs_no_patch_but_still_warns() {
+        let v = hold(
+            &deployment("web:2", Some("web:1"), Some(true)),
+            "prod",
+            "web",
+        );
+        assert!(v.patch.is_empty());
+        assert_eq!(v.warnings.len(), 1);
+    }
+
+    #[test]
+    fn stable_template_runs_and_is_unpaused() {
+        let v = hold(
+            &deployment("web:1", Some("web:1"), Some(true)),
+            "prod",
+            "web",
+        );
+        assert_eq!(v.patch, paused_patch(false));
+        let v = hold(&deployment("web:1", Some("web:1"), None), "prod", "web");
+        assert!(v.patch.is_empty() && v.warnings.is_empty());
+        let v = hold(
+            &deployment("web:1", Some("web:1"), Some(false)),
+            "prod",
+            "web",
+        );
+        assert!(v.patch.is_empty());
+    }
+
+    #[test]
+    fn no_stable_hash_means_no_hold() {
+        let v = hold(&deployment("web:2", None, None), "prod", "web");
+        assert!(v.patch.is_empty() && v.warnings.is_empty());
+    }
+
+    #[test]
+    fn unlabelled_deployment_is_untouched() {
+        let mut d = deployment("web:2", Some("web:1"), None);
+        d["metadata"]["labels"] = json!({"app": "web"});
+        assert_eq!(hold(&d, "prod", "web"), Verdict::allow());
+    }
+
+    #[test]
+    fn non_string_label_or_annotation_does_not_hold() {
+        let mut d = deployment("web:2", Some("web:1"), None);
+        d["metadata"]["labels"][CANARY_LABEL] = json!(3);
+        assert_eq!(hold(&d, "prod", "web"), Verdict::allow());
+    }
+}
