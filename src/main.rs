@@ -33,6 +33,9 @@ enum Command {
     Loadtester(cmd::loadtester::Args),
     /// One load test from the terminal, with hey's flags.
     Loadtest(cmd::loadtest::Args),
+    /// Internal: runs one load test whose job arrives as JSON on stdin.
+    #[command(name = "loadtest-worker", hide = true)]
+    LoadtestWorker,
     /// A small HTTP service with Prometheus metrics, for demos and tests.
     DemoApp(cmd::demo_app::Args),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Loadtester(args) => cmd::loadtester::run(args),
         Command::Loadtest(args) => cmd::loadtest::run(args),
+        Command::LoadtestWorker => cmd::loadtest::run_worker(),
         Command::DemoApp(args) => cmd::demo_app::run(args),
     };
     match result {
