@@ -99,16 +99,17 @@ impl Model {
         let requests = self.rate * self.interval_s;
         let w = f64::from(weight) / 100.0;
         let pc = (self.p * self.ratio).min(1.0);
-        let side = |share: f64, p: f64, u: &mut dyn FnMut() -> f64| {
-            let bad = poisson(requests * share * p, &mut *u);
-            let ok = poisson(requests * share * (1.0 - p), &mut *u);
-            Counts::new(bad + ok, bad)
-        };
-        let mut f = || u.next();
-        let canary = side(w, pc, &mut f);
-        let primary = side(1.0 - w, self.p, &mut f);
+        let canary = side(requests * w, pc, u);
+        let primary = side(requests * (1.0 - w), self.p, u);
         (canary, primary)
     }
+}
+
+/// One side's counts: failures and successes are independent Poisson counts.
+fn side(requests: f64, p: f64, u: &mut impl Uniform) -> Counts {
+    let bad = poisson(requests * p, u);
+    let ok = poisson(requests * (1.0 - p), u);
+    Counts::new(bad + ok, bad)
 }
 
 /// How one release ended under one rule.
