@@ -25,6 +25,8 @@ pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default metric interval (Flagger applies it only to builtin metrics; serin to all, §10).
 pub const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
 
+// Each printcolumn repeats `type_`/`priority` keys, which this lint mistakes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "flagger.app",
