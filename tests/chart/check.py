@@ -280,14 +280,15 @@ def check_default(scope, objs, ns):
         expect(scope, ("coordination.k8s.io", "leases") not in rules, "no leases without leader election")
         expect(scope, all("*" not in verbs for verbs in rules.values()), "no wildcard verbs")
         expect(scope, rules.get(("flagger.app", "canaries/status")) == {"get", "update", "patch"}, "canaries/status")
-    hook_rules = rules_of(objs, "ClusterRole", "serin-webhook")
+    expect(scope, rules_of(objs, "ClusterRole", "serin-webhook-canaries") == {
+        ("flagger.app", "canaries"): {"get", "list", "watch"}}, "webhook reads Canaries")
+    hook_rules = rules_of(objs, "ClusterRole", "serin-webhook-ca-bundle")
     expect(scope, hook_rules == {
-        ("flagger.app", "canaries"): {"get", "list", "watch"},
         ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): {"get", "update"},
         ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): {"get", "update"}},
-        f"webhook reads Canaries and writes only its configurations: {hook_rules}")
-    hook_role = find(objs, "ClusterRole", "serin-webhook")
-    expect(scope, hook_role is not None and hook_role["rules"][1].get("resourceNames") == ["serin-webhook"],
+        f"webhook writes only webhook configurations: {hook_rules}")
+    hook_role = find(objs, "ClusterRole", "serin-webhook-ca-bundle")
+    expect(scope, hook_role is not None and hook_role["rules"][0].get("resourceNames") == ["serin-webhook"],
            "caBundle writes limited to the chart's configurations by resourceNames")
     args = args_of(objs, "serin-webhook")
     expect(scope, "--self-signed" in args and "--webhook-config-name=serin-webhook" in args
@@ -330,6 +331,10 @@ def check_nginx(scope, objs, ns):
 
 def check_namespaced(scope, objs, ns):
     expect(scope, "--namespace=prod" in args_of(objs, "serin"), "--namespace=prod")
+    expect(scope, "--namespace=prod" in args_of(objs, "serin-webhook"), "webhook --namespace=prod")
+    expect(scope, find(objs, "ClusterRole", "serin-webhook-canaries") is None
+           and (find(objs, "Role", "serin-webhook-canaries") or {}).get("metadata", {}).get("namespace") == "prod",
+           "webhook reads Canaries in prod only")
     expect(scope, find(objs, "ClusterRole", "serin") is None, "no controller ClusterRole in namespaced mode")
     role = find(objs, "Role", "serin")
     expect(scope, role is not None and role["metadata"]["namespace"] == "prod", "controller Role in prod")
@@ -363,8 +368,7 @@ def check_cert_manager(scope, objs, ns):
         conf = find(objs, kind, "serin-webhook")
         expect(scope, conf["metadata"].get("annotations", {}).get("cert-manager.io/inject-ca-from") == f"{ns}/serin-webhook",
                f"{kind} has cainjector's annotation")
-    expect(scope, set(rules_of(objs, "ClusterRole", "serin-webhook") or {}) == {("flagger.app", "canaries")},
-           "no caBundle RBAC with cert-manager")
+    expect(scope, find(objs, "ClusterRole", "serin-webhook-ca-bundle") is None, "no caBundle RBAC with cert-manager")
     expect(scope, find(objs, "ServiceMonitor", "serin") is not None, "ServiceMonitor")
     expect(scope, find(objs, "PodDisruptionBudget", "serin-webhook") is not None, "webhook PDB")
 

@@ -138,6 +138,9 @@ The command lines, all in one place so that they follow the binaries' flags.
 - --service={{ include "serin.webhook.fullname" . }}.{{ .Release.Namespace }}
 - --webhook-config-name={{ include "serin.webhook.fullname" . }}
 {{- end }}
+{{- with .Values.namespace }}
+- --namespace={{ . }}
+{{- end }}
 - --log-level={{ .Values.logLevel }}
 {{- range .Values.webhook.extraArgs }}
 - {{ . | quote }}
