@@ -85,10 +85,11 @@ pub struct KubeCanaryIndex {
 }
 
 impl KubeCanaryIndex {
-    /// Starts watching Canaries in all namespaces. The returned future drives the watch and must
-    /// be spawned; it ends only when the process does.
+    /// Starts watching Canaries in `namespace` (all namespaces when `None`). The returned future
+    /// drives the watch and must be spawned; it ends only when the process does.
     pub fn watch(
         client: kube::Client,
+        namespace: Option<&str>,
     ) -> (
         std::sync::Arc<Self>,
         impl std::future::Future<Output = ()> + Send + 'static,
@@ -103,7 +104,10 @@ impl KubeCanaryIndex {
             kind: "Canary".into(),
             plural: "canaries".into(),
         };
-        let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(client, &resource);
+        let api: kube::Api<kube::api::DynamicObject> = match namespace {
+            Some(ns) => kube::Api::namespaced_with(client, ns, &resource),
+            None => kube::Api::all_with(client, &resource),
+        };
         let writer = reflector::store::Writer::new(resource);
         let index = std::sync::Arc::new(KubeCanaryIndex {
             store: writer.as_reader(),

@@ -4,6 +4,7 @@
 //! certificate that is reloaded when its files change, or made at start (`--self-signed`).
 
 pub mod admit;
+pub mod cluster;
 pub mod hold;
 pub mod index;
 pub mod metrics;

@@ -99,6 +99,14 @@ fn answer(
     };
     let body = match body {
         Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body exceeds {MAX_BODY_BYTES} bytes (3 MiB), the limit for an AdmissionReview"
+                ),
+            );
+        }
         Err(rejection) => return rejected(rejection.status(), rejection.body_text()),
     };
     let review = match Review::parse(&body) {
