@@ -158,6 +158,9 @@ def check_semantics(scope: str, objects: list[tuple[str, dict]]) -> None:
         pod_sc = spec.get("securityContext", {})
         if pod_sc.get("runAsNonRoot") is not True:
             fail(scope, f"{key}: pod securityContext.runAsNonRoot must be true")
+        # Pod Security Standards "restricted" also wants a seccomp profile.
+        if (pod_sc.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+            fail(scope, f"{key}: pod securityContext.seccompProfile.type must be RuntimeDefault")
         for c in spec["containers"]:
             sc = c.get("securityContext", {})
             if sc.get("readOnlyRootFilesystem") is not True:
