@@ -4,3 +4,9 @@
 
 pub mod demo_app;
 pub mod router;
+pub mod load;
+pub mod process;
+pub mod stepper;
+pub mod checks;
+pub mod progress;
+pub mod session;

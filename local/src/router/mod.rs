@@ -83,3 +83,82 @@ pub enum RouterError {
         source: std::io::Error,
     },
 }
+
+/// The router a local run drives.
+pub enum AnyRouter {
+    Embedded(EmbeddedRouter),
+}
+
+impl AnyRouter {
+    /// Where clients (and the generated load) send requests.
+    pub fn url(&self) -> String {
+        match self {
+            AnyRouter::Embedded(r) => format!("http://{}", r.addr()),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyRouter::Embedded(_) => "embedded",
+        }
+    }
+
+    /// Applies the weights; returns once new requests follow them.
+    pub async fn set_routes(&mut self, routes: Routes) -> Result<(), RouterError> {
+        match self {
+            AnyRouter::Embedded(r) => {
+                r.set_routes(routes);
+                Ok(())
+            }
+        }
+    }
+
+    /// A/B conditions for the canary (`analysis.match`).
+    pub fn set_matches(&mut self, matches: Option<MatchRules>) -> Result<(), RouterError> {
+        match self {
+            AnyRouter::Embedded(r) => {
+                r.set_matches(matches);
+                Ok(())
+            }
+        }
+    }
+
+    /// A new canary backend, with fresh accounting.
+    pub async fn set_canary(&mut self, url: &str) -> Result<(), RouterError> {
+        match self {
+            AnyRouter::Embedded(r) => r.set_canary_backend(url),
+        }
+    }
+
+    /// Promotion in local mode: the canary's backend becomes the primary's.
+    pub async fn set_primary(&mut self, url: &str) -> Result<(), RouterError> {
+        match self {
+            AnyRouter::Embedded(r) => r.set_primary_backend(url),
+        }
+    }
+
+    /// Requests answered so far by each backend, mirrored copies excluded.
+    pub async fn counts(&self) -> Result<[u64; 2], RouterError> {
+        match self {
+            AnyRouter::Embedded(r) => {
+                let p = r.totals(Backend::Primary);
+                let c = r.totals(Backend::Canary);
+                Ok([p.requests - p.mirrored, c.requests - c.mirrored])
+            }
+        }
+    }
+
+    /// The canary's traffic over `window` as the router counted it; `None` when the router
+    /// does not count (its builtin metrics come from Prometheus).
+    pub fn canary_window(&self, window: std::time::Duration) -> Option<Window> {
+        match self {
+            AnyRouter::Embedded(r) => Some(r.window(Backend::Canary, window)),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        match self {
+            AnyRouter::Embedded(r) => r.shutdown(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Local services started by serin: commands with `{port}` substituted, readiness by HTTP GET,
+//! stopped when serin stops (kill on drop, so also on Ctrl-C and on errors).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// Why a service cannot be started or never became ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("{flag}: {reason}")]
+    Command { flag: String, reason: String },
+    #[error("{what} did not become ready at {url} within {secs}s: {last} (check the command and that it listens on {{port}})")]
+    NotReady {
+        what: String,
+        url: String,
+        secs: u64,
+        last: String,
+    },
+    #[error("{what} exited before it became ready ({status})")]
+    Exited { what: String, status: String },
+    #[error("no free local port: {0}")]
+    Port(std::io::Error),
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released: another process could take it in
+/// between, which is acceptable for local runs and tests).
+pub fn free_port() -> Result<u16, ProcessError> {
+    let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).map_err(ProcessError::Port)?;
+    l.local_addr().map(|a| a.port()).map_err(ProcessError::Port)
+}
+
+/// A child process that is killed when dropped.
+pub struct Service {
+    pub what: String,
+    pub url: String,
+    child: Child,
+}
+
+impl Service {
+    /// Starts `command` (split like a shell would, but run without one) with `{port}`
+    /// replaced by a free port; `flag` names the option in errors (`--canary-cmd`).
+    pub fn spawn(flag: &str, what: &str, command: &str) -> Result<Self, ProcessError> {
+        let port = free_port()?;
+        let line = command.replace("{port}", &port.to_string());
+        let words = shell_words::split(&line).map_err(|e| ProcessError::Command {
+            flag: flag.into(),
+            reason: format!("cannot split {command:?} into words: {e}"),
+        })?;
+        let Some((program, args)) = words.split_first() else {
+            return Err(ProcessError::Command {
+                flag: flag.into(),
+                reason: "the command is empty".into(),
+            });
+        };
+        Self::spawn_argv(flag, what, program, args, port)
+    }
+
+    /// Starts `program args…` that will listen on `port`.
+    pub fn spawn_argv(
+        flag: &str,
+        what: &str,
+        program: &str,
+        args: &[String],
+        port: u16,
+    ) -> Result<Self, ProcessError> {
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ProcessError::Command {
+                flag: flag.into(),
+                reason: format!("cannot start {program:?}: {e}"),
+            })?;
+        Ok(Self {
+            what: what.into(),
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        })
+    }
+
+    /// Waits until `GET url` answers (any status below 500) or the deadline passes.
+    pub async fn ready(&mut self, path: &str, within: Duration) -> Result<(), ProcessError> {
+        let url = format!("{}{}", self.url, path);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(ProcessError::Exited {
+                    what: self.what.clone(),
+                    status: status.to_string(),
+                });
+            }
+            let last = match wait_http(&url).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProcessError::NotReady {
+                    what: self.what.clone(),
+                    url,
+                    secs: within.as_secs(),
+                    last,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the process and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// One readiness probe: `Ok` when the URL answers with a status below 500.
+pub async fn wait_http(url: &str) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    match client.get(url).send().await {
+        Ok(r) if r.status().as_u16() < 500 => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Waits until `url` answers, for services serin does not own (`--primary URL`).
+pub async fn wait_url(what: &str, url: &str, within: Duration) -> Result<(), ProcessError> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match wait_http(url).await {
+            Ok(()) => return Ok(()),
+            Err(last) if tokio::time::Instant::now() >= deadline => {
+                return Err(ProcessError::NotReady {
+                    what: what.into(),
+                    url: url.into(),
+                    secs: within.as_secs(),
+                    last,
+                });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
