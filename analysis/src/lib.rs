@@ -45,7 +45,9 @@
 
 mod checks;
 mod engine;
+pub mod judge;
 mod output;
+pub mod sim;
 pub mod weights;
 
 use std::collections::BTreeMap;
