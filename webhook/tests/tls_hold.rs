@@ -30,7 +30,13 @@ fn deployment(image: &str, stable: &str) -> Value {
 }
 
 fn update(object: &Value, old: &Value) -> Value {
-    review("apps", "Deployment", "UPDATE", Some(object.clone()), Some(old.clone()))
+    review(
+        "apps",
+        "Deployment",
+        "UPDATE",
+        Some(object.clone()),
+        Some(old.clone()),
+    )
 }
 
 #[tokio::test]
@@ -78,10 +84,7 @@ async fn a_release_is_held_until_promotion() {
 
     // A GitOps re-apply of the manifest, which has no `paused`: paused again.
     let mut reapplied = v2.clone();
-    reapplied["spec"]
-        .as_object_mut()
-        .unwrap()
-        .remove("paused");
+    reapplied["spec"].as_object_mut().unwrap().remove("paused");
     let response = server.review("/mutate", &update(&reapplied, &held)).await;
     assert_eq!(apply(&reapplied, &response)["spec"]["paused"], true);
     // ... and one that writes `paused: false` explicitly.
@@ -151,6 +154,12 @@ async fn unlabelled_unadopted_and_other_requests_pass_untouched() {
     let mut scale = update(&labelled, &labelled);
     scale["request"]["subResource"] = json!("scale");
     assert_eq!(patch_of(&server.review("/mutate", &scale).await), None);
-    let pod = review("", "Pod", "CREATE", Some(json!({"metadata": {"name": "p"}})), None);
+    let pod = review(
+        "",
+        "Pod",
+        "CREATE",
+        Some(json!({"metadata": {"name": "p"}})),
+        None,
+    );
     assert_eq!(server.review("/mutate", &pod).await["allowed"], true);
 }

@@ -185,10 +185,6 @@ pub fn apply(object: &Value, response: &Value) -> Value {
 pub fn warnings(response: &Value) -> Vec<String> {
     response["warnings"]
         .as_array()
-        .map(|w| {
-            w.iter()
-                .map(|s| s.as_str().unwrap().to_string())
-                .collect()
-        })
+        .map(|w| w.iter().map(|s| s.as_str().unwrap().to_string()).collect())
         .unwrap_or_default()
 }
