@@ -1,1 +1,123 @@
-//! placeholder
+//! `serin controller`: the Kubernetes operator. It observes Canaries and their workloads, feeds
+//! the analysis engine, and carries out what the engine decides (DESIGN.md, "hold, don't
+//! clone"). The engine decides; nothing here makes a promotion or rollback decision.
+
+pub mod checks;
+pub mod context;
+pub mod error;
+pub mod reconcile;
+pub mod router;
+pub mod services;
+pub mod telemetry;
+pub mod workload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, ResourceExt};
+use serin_api::Canary;
+use serin_api::labels::CANARY_LABEL;
+
+pub use context::Context;
+pub use error::Error;
+
+/// The controller's settings (flags of `serin controller`).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Watch one namespace only (`-n`); all namespaces when `None`.
+    pub namespace: Option<String>,
+    /// Default traffic provider (`--mesh-provider`), overridden by `spec.provider`.
+    pub mesh_provider: String,
+    /// Default Prometheus (`--metrics-server`), overridden by `spec.metricsServer`.
+    pub metrics_server: String,
+    /// Labels tried in order to find the selector label of a target (`--selector-labels`).
+    pub selector_labels: Vec<String>,
+    /// Name shown in alerts (`--cluster-name`).
+    pub cluster_name: String,
+    /// Controller identity in events.
+    pub instance: String,
+    /// Canaries reconciled at once.
+    pub concurrency: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            mesh_provider: "kubernetes".into(),
+            metrics_server: "http://prometheus:9090".into(),
+            selector_labels: vec!["app".into(), "name".into(), "app.kubernetes.io/name".into()],
+            cluster_name: String::new(),
+            instance: "serin-controller".into(),
+            concurrency: 4,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: Config,
+    telemetry: Arc<telemetry::Telemetry>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let canaries: Api<Canary> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let deployments: Api<Deployment> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    // One watch of the Deployments serin manages (targets it adopted and canary workloads both
+    // carry the label) feeds both the store the reconciler reads and the reconcile triggers.
+    let (store, writer) = reflector::store::<Deployment>();
+    let deployment_stream = reflector(
+        writer,
+        watcher(deployments, watcher::Config::default().labels(CANARY_LABEL)),
+    )
+    .default_backoff()
+    .touched_objects();
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.clone(),
+        store,
+        telemetry,
+        Reporter {
+            controller: "serin".into(),
+            instance: Some(config.instance.clone()),
+        },
+    ));
+    Controller::new(canaries, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(config.concurrency))
+        .watches_stream(deployment_stream, |d: Deployment| {
+            let canary = d.labels().get(CANARY_LABEL).cloned();
+            let ns = d.namespace();
+            canary.into_iter().map(move |name| {
+                let r = ObjectRef::new(&name);
+                match &ns {
+                    Some(ns) => r.within(ns),
+                    None => r,
+                }
+            })
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+/// Requeue delay after an error.
+pub const ERROR_REQUEUE: Duration = Duration::from_secs(5);

@@ -1,8 +1,108 @@
+//! `serin controller`: the operator.
+
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serin_controller::{Config, telemetry::Telemetry};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Path to a kubeconfig; in-cluster configuration (or $KUBECONFIG) when absent.
+    #[arg(long, env = "SERIN_KUBECONFIG")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// Watch one namespace only; all namespaces when absent.
+    #[arg(short = 'n', long, env = "SERIN_NAMESPACE")]
+    namespace: Option<String>,
+    /// Default Prometheus for builtin metrics and inline queries (a Canary's
+    /// spec.metricsServer overrides it).
+    #[arg(
+        long,
+        env = "SERIN_METRICS_SERVER",
+        default_value = "http://prometheus:9090"
+    )]
+    metrics_server: String,
+    /// Default traffic provider (a Canary's spec.provider overrides it): kubernetes,
+    /// gatewayapi[:v1|:v1beta1] or traefik.
+    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "kubernetes")]
+    mesh_provider: String,
+    /// Labels tried in order to find a target's selector label.
+    #[arg(
+        long,
+        env = "SERIN_SELECTOR_LABELS",
+        default_value = "app,name,app.kubernetes.io/name",
+        value_delimiter = ','
+    )]
+    selector_labels: Vec<String>,
+    /// Cluster name shown in alerts.
+    #[arg(long, env = "SERIN_CLUSTER_NAME", default_value = "")]
+    cluster_name: String,
+    /// Address of /metrics and /healthz.
+    #[arg(long, env = "SERIN_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Canaries reconciled at once.
+    #[arg(long, env = "SERIN_CONCURRENCY", default_value_t = 4)]
+    concurrency: u16,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this subcommand is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level).with_context(|| {
+                format!(
+                    "--log-level {:?}: use error, warn, info, debug or trace",
+                    args.log_level
+                )
+            })?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let kube_config = match &args.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("--kubeconfig {}: cannot read it", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                    .await
+                    .with_context(|| format!("--kubeconfig {}: invalid", path.display()))?
+            }
+            None => kube::Config::infer()
+                .await
+                .context("no Kubernetes configuration: pass --kubeconfig or run in a cluster")?,
+        };
+        let client = kube::Client::try_from(kube_config)?;
+        let telemetry = Arc::new(Telemetry::new(&args.mesh_provider));
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("--listen {}: cannot bind", args.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, "serving /metrics and /healthz");
+        let app = serin_controller::telemetry::router(telemetry.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = Config {
+            namespace: args.namespace,
+            mesh_provider: args.mesh_provider,
+            metrics_server: args.metrics_server,
+            selector_labels: args.selector_labels,
+            cluster_name: args.cluster_name,
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "serin-controller".into()),
+            concurrency: args.concurrency,
+        };
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        serin_controller::run(client, config, telemetry, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

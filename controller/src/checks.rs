@@ -1,0 +1,199 @@
+//! Answers to the engine's requests: metric queries and gate/analysis webhooks.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt};
+use serin_analysis::{Answer, Measurement, Request};
+use serin_api::canary::CanaryMetric;
+use serin_api::template::TemplateVars;
+use serin_api::{Canary, CanaryStatus, MetricTemplate};
+use serin_providers::QueryError;
+use serin_providers::builtin::{self, Builtin};
+use serin_providers::prometheus::{Auth, DEFAULT_TIMEOUT, Prometheus};
+use serin_providers::webhook::{self, WebhookCall, WebhookPayload};
+
+use crate::Context;
+
+/// Answers one request of the engine.
+pub async fn answer(
+    ctx: &Context,
+    canary: &Canary,
+    status: &CanaryStatus,
+    revision: &str,
+    request: &Request,
+) -> Answer {
+    match request {
+        Request::Metric { metric } => Answer::Metric(measure(ctx, canary, metric).await),
+        Request::Webhook { kind, phase, hook } => {
+            let payload = payload(
+                canary,
+                status,
+                revision,
+                kind.as_str(),
+                phase.as_str(),
+                hook.metadata.clone(),
+            );
+            let call = WebhookCall {
+                url: hook.url.clone(),
+                timeout: hook.timeout(),
+                retries: hook.retries.unwrap_or(0).max(0) as u32,
+                disable_tls: hook.disable_tls.unwrap_or(false),
+            };
+            match webhook::call(&call, &payload).await {
+                Ok(body) => Answer::Webhook {
+                    ok: true,
+                    message: body,
+                },
+                Err(e) => Answer::Webhook {
+                    ok: false,
+                    message: e.to_string(),
+                },
+            }
+        }
+    }
+}
+
+/// Flagger's payload plus serin's fields.
+pub fn payload(
+    canary: &Canary,
+    status: &CanaryStatus,
+    revision: &str,
+    kind: &str,
+    phase: &str,
+    metadata: Option<BTreeMap<String, String>>,
+) -> WebhookPayload {
+    WebhookPayload {
+        name: canary.name_any(),
+        namespace: canary.namespace().unwrap_or_default(),
+        phase: phase.to_string(),
+        checksum: revision.to_string(),
+        metadata: metadata.unwrap_or_default(),
+        type_: Some(kind.to_string()),
+        revision: Some(revision.to_string()),
+        stable_revision: status.last_promoted_spec.clone(),
+        images: None,
+        canary_weight: Some(status.canary_weight),
+        failed_checks: Some(status.failed_checks),
+        reason: None,
+    }
+}
+
+fn interval_text(metric: &CanaryMetric) -> String {
+    metric
+        .interval
+        .as_ref()
+        .filter(|d| d.parse().is_ok())
+        .map(|d| d.as_str().to_string())
+        .unwrap_or_else(|| "1m".into())
+}
+
+/// Runs one metric query: a MetricTemplate, an inline query, or a builtin.
+pub async fn measure(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Measurement {
+    match query(ctx, canary, metric).await {
+        Ok(value) => Measurement::Value { value },
+        Err(QueryError::NoData(message)) => Measurement::NoData { message },
+        Err(QueryError::Error(message)) => Measurement::Error { message },
+    }
+}
+
+async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<f64, QueryError> {
+    let ns = canary.namespace().unwrap_or_default();
+    let vars = TemplateVars::for_canary(
+        &canary.spec,
+        &canary.name_any(),
+        &ns,
+        &interval_text(metric),
+        metric.template_variables.clone().unwrap_or_default(),
+    );
+    let default_server = canary
+        .spec
+        .metrics_server
+        .clone()
+        .unwrap_or_else(|| ctx.config.metrics_server.clone());
+    let render = |q: &str| {
+        serin_api::template::render(q, &vars)
+            .map_err(|e| QueryError::Error(format!("metric {}: {e}", metric.name)))
+    };
+    if let Some(r) = &metric.template_ref {
+        let tns = r.namespace.clone().unwrap_or_else(|| ns.clone());
+        let api: Api<MetricTemplate> = Api::namespaced(ctx.client.clone(), &tns);
+        let template = api
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| {
+                QueryError::Error(format!("reading MetricTemplate {tns}/{}: {e}", r.name))
+            })?
+            .ok_or_else(|| {
+                QueryError::Error(format!(
+                    "MetricTemplate {tns}/{} not found: create it or fix templateRef.name",
+                    r.name
+                ))
+            })?;
+        let p = &template.spec.provider;
+        if p.type_ != "prometheus" {
+            return Err(QueryError::Error(format!(
+                "MetricTemplate {tns}/{}: provider type {:?} is not implemented in this controller yet; use prometheus",
+                r.name, p.type_
+            )));
+        }
+        let auth = match &p.secret_ref {
+            Some(s) => {
+                let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &tns);
+                let secret = secrets
+                    .get_opt(&s.name)
+                    .await
+                    .map_err(|e| {
+                        QueryError::Error(format!("reading Secret {tns}/{}: {e}", s.name))
+                    })?
+                    .ok_or_else(|| {
+                        QueryError::Error(format!(
+                            "Secret {tns}/{} (secretRef of MetricTemplate {}) not found",
+                            s.name, r.name
+                        ))
+                    })?;
+                let data: BTreeMap<String, Vec<u8>> = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                Auth::from_secret(&data)
+            }
+            None => None,
+        };
+        let headers = p
+            .headers
+            .iter()
+            .flatten()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+            .collect();
+        let address = p.address.clone().unwrap_or(default_server);
+        let prom = Prometheus::builder(
+            &address,
+            auth,
+            headers,
+            DEFAULT_TIMEOUT,
+            p.insecure_skip_verify.unwrap_or(false),
+        )
+        .map_err(|e| QueryError::Error(e.to_string()))?;
+        return prom.query(&render(&template.spec.query)?).await;
+    }
+    let q = if let Some(q) = &metric.query {
+        render(q)?
+    } else if let Some(b) = Builtin::from_name(&metric.name) {
+        let provider = canary
+            .spec
+            .provider
+            .clone()
+            .unwrap_or_else(|| ctx.config.mesh_provider.clone());
+        builtin::query(&provider, b, &vars).map_err(|e| QueryError::Error(e.to_string()))?
+    } else {
+        return Err(QueryError::Error(format!(
+            "metric {}: no templateRef, no query and not a builtin (request-success-rate, request-duration)",
+            metric.name
+        )));
+    };
+    let prom = Prometheus::new(&default_server).map_err(|e| QueryError::Error(e.to_string()))?;
+    prom.query(&q).await
+}

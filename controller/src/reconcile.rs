@@ -1,0 +1,496 @@
+//! One reconcile of a Canary: observe (from the store), run the engine's tick (answering its
+//! requests), carry out its actions, write the status, requeue after the interval.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType as KubeEventType};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::{Value, json};
+use serin_analysis::{
+    Action, Answers, Conclusion, EventType, Input, Observed, Readiness, Severity, Tick,
+};
+use serin_api::labels::{CANARY_LABEL, CANARY_SUFFIX, RETRY_ANNOTATION, STABLE_HASH_ANNOTATION};
+use serin_api::validate::{Severity as DiagSeverity, validate_document};
+use serin_api::{Canary, CanaryStatus, Phase};
+
+use crate::router::Router;
+use crate::telemetry::{CanaryLabels, MetricLabels, ResultLabels, WeightLabels};
+use crate::{Context, ERROR_REQUEUE, Error, checks, services, workload};
+
+pub async fn reconcile(canary: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let started = std::time::Instant::now();
+    let ns = canary
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(canary.name_any()))?;
+    let name = canary.name_any();
+    let interval = canary.spec.interval();
+    let labels = CanaryLabels {
+        name: name.clone(),
+        namespace: ns.clone(),
+    };
+
+    // An invalid Canary is reported and left alone: traffic is not touched.
+    let errors: Vec<String> = validate_document(&serde_json::to_value(canary.as_ref())?)
+        .into_iter()
+        .filter(|d| d.severity == DiagSeverity::Error)
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect();
+    if !errors.is_empty() {
+        publish(
+            &ctx,
+            &canary,
+            KubeEventType::Warning,
+            "InvalidSpec",
+            &format!("Invalid canary spec: {}", errors.join("; ")),
+        )
+        .await;
+        return Ok(Requeue::requeue(interval));
+    }
+
+    let target_kind = canary
+        .spec
+        .target_ref
+        .kind
+        .as_deref()
+        .unwrap_or("Deployment");
+    if target_kind != "Deployment" {
+        publish(
+            &ctx,
+            &canary,
+            KubeEventType::Warning,
+            "UnsupportedTarget",
+            &format!("targetRef.kind {target_kind} is not supported yet; use a Deployment"),
+        )
+        .await;
+        return Ok(Requeue::requeue(interval));
+    }
+    let provider = canary
+        .spec
+        .provider
+        .clone()
+        .unwrap_or_else(|| ctx.config.mesh_provider.clone());
+    let router = match Router::for_provider(&provider) {
+        Ok(r) => r,
+        Err(e) => {
+            publish(
+                &ctx,
+                &canary,
+                KubeEventType::Warning,
+                "UnsupportedProvider",
+                &e.to_string(),
+            )
+            .await;
+            return Ok(Requeue::requeue(interval));
+        }
+    };
+
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let target_name = canary.spec.target_ref.name.clone();
+    // Before adoption the target carries no label and is not in the store: one GET.
+    let target = match ctx.cached_deployment(&ns, &target_name) {
+        Some(d) => (*d).clone(),
+        None => match deployments.get_opt(&target_name).await? {
+            Some(d) => d,
+            None => {
+                publish(&ctx, &canary, KubeEventType::Warning, "TargetNotFound",
+                    &format!("deployment {ns}/{target_name} not found: create it or fix spec.targetRef.name")).await;
+                return Ok(Requeue::requeue(interval));
+            }
+        },
+    };
+    let label = match workload::selector_label(&target, &ctx.config.selector_labels) {
+        Ok(l) => l,
+        Err(message) => {
+            publish(
+                &ctx,
+                &canary,
+                KubeEventType::Warning,
+                "NoSelectorLabel",
+                &format!("deployment {ns}/{target_name}: {message}"),
+            )
+            .await;
+            return Ok(Requeue::requeue(interval));
+        }
+    };
+
+    let revision = workload::template_hash(&target);
+    hold_without_webhook(&deployments, &target, &revision).await?;
+
+    let status = canary.status.clone().unwrap_or_default();
+    let canary_workload = ctx.cached_deployment(&ns, &format!("{target_name}{CANARY_SUFFIX}"));
+    let observed = Observed {
+        now_ms: now_ms(),
+        revision: revision.clone(),
+        primary: workload::readiness(&target, canary.spec.primary_ready_threshold()),
+        canary: match &canary_workload {
+            Some(d) if d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0 => {
+                workload::readiness(d, canary.spec.canary_ready_threshold())
+            }
+            _ => Readiness::NotReady {
+                reason: format!("deployment {target_name}{CANARY_SUFFIX} is not scaled up yet"),
+            },
+        },
+        routes: if status.phase.is_some() {
+            router.get_routes(&ctx.client, &canary).await?
+        } else {
+            None
+        },
+        retry: canary.annotations().get(RETRY_ANNOTATION).cloned(),
+    };
+    let mut answers = Answers::default();
+    let output = loop {
+        // The input lives only for the (synchronous) tick: nothing of it crosses an await.
+        let step = serin_analysis::tick(
+            &Input {
+                namespace: &ns,
+                name: &name,
+                spec: &canary.spec,
+                status: &status,
+                observed: &observed,
+                comparator: None,
+            },
+            &answers,
+        );
+        match step {
+            Tick::Done(output) => break output,
+            Tick::Need(requests) => {
+                let results = futures::future::join_all(
+                    requests
+                        .iter()
+                        .map(|r| checks::answer(&ctx, &canary, &status, &revision, r)),
+                )
+                .await;
+                for (r, a) in requests.iter().zip(results) {
+                    answers.insert(r, a);
+                }
+            }
+        }
+    };
+
+    for action in &output.actions {
+        carry_out(
+            &ctx, &canary, &target, &label, router, &status, &revision, action,
+        )
+        .await?;
+    }
+    write_status(&ctx, &canary, &status, &output.status).await?;
+    record_telemetry(&ctx, &canary, &output.status, &labels, &output.actions);
+    ctx.telemetry
+        .duration
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Requeue::requeue(Duration::from_millis(
+        output.requeue_after_ms.max(1000),
+    )))
+}
+
+pub fn error_policy(canary: Arc<Canary>, err: &Error, _ctx: Arc<Context>) -> Requeue {
+    tracing::warn!(canary = %canary.name_any(), namespace = ?canary.namespace(), error = %err, "reconcile failed; retrying");
+    Requeue::requeue(ERROR_REQUEUE)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Without the admission webhook a new template rolls out before anyone can hold it; the
+/// controller pauses it as soon as it sees it (racy: the webhook is the real hold).
+async fn hold_without_webhook(
+    api: &Api<Deployment>,
+    target: &Deployment,
+    revision: &str,
+) -> Result<(), Error> {
+    let stable = target.annotations().get(STABLE_HASH_ANNOTATION);
+    if target.labels().contains_key(CANARY_LABEL)
+        && stable.is_some_and(|s| s != revision)
+        && !workload::is_paused(target)
+    {
+        tracing::warn!(deployment = %target.name_any(), "new revision not held by the admission webhook; pausing it");
+        api.patch(
+            &target.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": true}})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn carry_out(
+    ctx: &Context,
+    canary: &Canary,
+    target: &Deployment,
+    label: &(String, String),
+    router: Router,
+    status: &CanaryStatus,
+    revision: &str,
+    action: &Action,
+) -> Result<(), Error> {
+    let ns = canary.namespace().unwrap_or_default();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let target_name = target.name_any();
+    let canary_name = format!("{target_name}{CANARY_SUFFIX}");
+    match action {
+        Action::Initialize { stable_revision } => {
+            let patch = json!({"metadata": {
+                "labels": {CANARY_LABEL: canary.name_any()},
+                "annotations": {STABLE_HASH_ANNOTATION: stable_revision},
+            }});
+            deployments
+                .patch(&target_name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+            let svcs: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+            services::ensure(&svcs, canary, target, label).await?;
+            router
+                .set_routes(
+                    &ctx.client,
+                    canary,
+                    serin_analysis::Routes {
+                        primary: 100,
+                        canary: 0,
+                        mirror: false,
+                    },
+                )
+                .await?;
+        }
+        Action::SetRoutes { routes, .. } => router.set_routes(&ctx.client, canary, *routes).await?,
+        Action::ScaleUpCanary {
+            revision: wanted, ..
+        } => {
+            if wanted != revision {
+                tracing::warn!(
+                    wanted,
+                    current = revision,
+                    "target changed since the engine decided; the next tick restarts"
+                );
+            }
+            let desired = workload::canary_deployment(canary, target, label);
+            match deployments.get_opt(&canary_name).await? {
+                None => {
+                    deployments.create(&PostParams::default(), &desired).await?;
+                }
+                Some(mut existing) => {
+                    existing.spec = desired.spec;
+                    existing.metadata.labels = desired.metadata.labels;
+                    existing.metadata.owner_references = desired.metadata.owner_references;
+                    deployments
+                        .replace(&canary_name, &PostParams::default(), &existing)
+                        .await?;
+                }
+            }
+        }
+        Action::ScaleDownCanary { .. } => {
+            if deployments.get_opt(&canary_name).await?.is_some() {
+                deployments
+                    .patch(
+                        &canary_name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+                    )
+                    .await?;
+            }
+        }
+        Action::Promote {
+            revision: promoted, ..
+        } => {
+            // One write: the webhook lets it through because template and stable hash agree.
+            let patch = json!({
+                "metadata": {"annotations": {STABLE_HASH_ANNOTATION: promoted}},
+                "spec": {"paused": false},
+            });
+            deployments
+                .patch(&target_name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+        }
+        Action::RecordEvent {
+            type_,
+            reason,
+            message,
+        } => {
+            let t = match type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            };
+            tracing::info!(canary = %canary.name_any(), namespace = %ns, reason = ?reason.code, "{message}");
+            publish(ctx, canary, t, &format!("{:?}", reason.code), message).await;
+        }
+        Action::SendAlert {
+            severity,
+            message,
+            alerts,
+            ..
+        } => {
+            // Alert providers (slack, msteams, …) come with the alerts work; until then the alert
+            // is logged with its severity so nothing is silently dropped.
+            let level = match severity {
+                Severity::Error => "error",
+                Severity::Warn => "warn",
+                Severity::Info => "info",
+            };
+            tracing::warn!(canary = %canary.name_any(), namespace = %ns, severity = level, providers = ?alerts, cluster = %ctx.config.cluster_name, "alert: {message}");
+        }
+        Action::CallWebhook {
+            kind,
+            phase,
+            hook,
+            event_message,
+            event_type,
+        } => {
+            let mut payload = checks::payload(
+                canary,
+                status,
+                revision,
+                kind.as_str(),
+                phase.as_str(),
+                hook.metadata.clone(),
+            );
+            if let Some(m) = event_message {
+                payload.metadata.insert("eventMessage".into(), m.clone());
+                payload.metadata.insert(
+                    "eventType".into(),
+                    event_type.map(|t| t.as_str()).unwrap_or("Normal").into(),
+                );
+                payload
+                    .metadata
+                    .insert("timestamp".into(), now_ms().to_string());
+            }
+            let call = serin_providers::webhook::WebhookCall {
+                url: hook.url.clone(),
+                timeout: hook.timeout(),
+                retries: hook.retries.unwrap_or(0).max(0) as u32,
+                disable_tls: hook.disable_tls.unwrap_or(false),
+            };
+            let name = hook.name.clone();
+            tokio::spawn(async move {
+                if let Err(e) = serin_providers::webhook::call(&call, &payload).await {
+                    tracing::warn!(webhook = %name, "webhook failed: {e}");
+                }
+            });
+        }
+        Action::Concluded { .. } => {}
+    }
+    Ok(())
+}
+
+/// Publishes a Kubernetes event; a failure to record is logged, never fatal.
+async fn publish(
+    ctx: &Context,
+    canary: &Canary,
+    type_: KubeEventType,
+    reason: &str,
+    message: &str,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.chars().take(128).collect(),
+        note: Some(message.chars().take(1024).collect()),
+        action: "Analysis".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &canary.object_ref(&())).await {
+        tracing::warn!(error = %e, "recording event failed: {message}");
+    }
+}
+
+/// A JSON merge patch from `old` to `new` at the top level of the status: fields the engine
+/// dropped are removed (`null`), so what is stored is exactly the engine's status.
+fn status_patch(old: &CanaryStatus, new: &CanaryStatus) -> Result<Value, Error> {
+    let old = serde_json::to_value(old)?;
+    let mut new = serde_json::to_value(new)?;
+    if let (Some(o), Some(n)) = (old.as_object(), new.as_object_mut()) {
+        for k in o.keys() {
+            if !n.contains_key(k) {
+                n.insert(k.clone(), Value::Null);
+            }
+        }
+    }
+    Ok(json!({ "status": new }))
+}
+
+async fn write_status(
+    ctx: &Context,
+    canary: &Canary,
+    old: &CanaryStatus,
+    new: &CanaryStatus,
+) -> Result<(), Error> {
+    if old == new {
+        return Ok(());
+    }
+    let api: Api<Canary> =
+        Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
+    api.patch_status(
+        &canary.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(status_patch(old, new)?),
+    )
+    .await?;
+    Ok(())
+}
+
+fn record_telemetry(
+    ctx: &Context,
+    canary: &Canary,
+    status: &CanaryStatus,
+    labels: &CanaryLabels,
+    actions: &[Action],
+) {
+    let t = &ctx.telemetry;
+    let value = match status.phase {
+        Some(Phase::Progressing) => 0,
+        Some(Phase::Failed) => 2,
+        _ => 1,
+    };
+    t.status.get_or_create(labels).set(value);
+    let target = &canary.spec.target_ref.name;
+    t.weight
+        .get_or_create(&WeightLabels {
+            workload: target.clone(),
+            namespace: labels.namespace.clone(),
+        })
+        .set(100 - status.canary_weight as i64);
+    t.weight
+        .get_or_create(&WeightLabels {
+            workload: format!("{target}{CANARY_SUFFIX}"),
+            namespace: labels.namespace.clone(),
+        })
+        .set(status.canary_weight as i64);
+    for m in &status.metrics {
+        if let Some(v) = m.value {
+            t.metric_analysis
+                .get_or_create(&MetricLabels {
+                    name: labels.name.clone(),
+                    namespace: labels.namespace.clone(),
+                    metric: m.name.clone(),
+                })
+                .set(v);
+        }
+    }
+    for a in actions {
+        if let Action::Concluded { result } = a {
+            let r = ResultLabels {
+                name: target.clone(),
+                namespace: labels.namespace.clone(),
+                deployment_strategy: canary.spec.strategy().as_str().into(),
+                analysis_status: if *result == Conclusion::Skipped {
+                    "skipped"
+                } else {
+                    "completed"
+                }
+                .into(),
+            };
+            match result {
+                Conclusion::RolledBack => t.failures.get_or_create(&r).inc(),
+                _ => t.successes.get_or_create(&r).inc(),
+            };
+        }
+    }
+}
