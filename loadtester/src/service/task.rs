@@ -1,0 +1,422 @@
+//! Flagger's webhook payload and the task its metadata asks for.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::spec::{AttackSpec, RequestSpec, Stop, parse_error_rate, parse_hey_args};
+
+/// Flagger's `CanaryWebhookPayload` (extra fields are ignored).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Payload {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub phase: String,
+    #[serde(default)]
+    pub checksum: String,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, Value>>,
+}
+
+/// What a `POST /` asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Task {
+    /// A hey command or a goose scenario, run natively in a worker process.
+    Attack {
+        spec: AttackSpec,
+        /// Identity for dedup: identical tasks for the same canary are not started twice.
+        key: String,
+        /// What ran, for results: the hey command, or `goose`.
+        label: String,
+        /// Synchronous mode: answer with the verdict instead of 202.
+        wait: bool,
+        max_error_rate: Option<f64>,
+    },
+    /// `bash`, or a `cmd` that is not hey: only with `--allow-shell`.
+    Shell { command: String, sync: bool },
+}
+
+/// A 4xx answer: status and a message saying what to fix.
+#[derive(Debug, PartialEq)]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
+}
+
+fn bad(message: impl Into<String>) -> Rejection {
+    Rejection {
+        status: 400,
+        message: message.into(),
+    }
+}
+
+/// Metadata values are strings in Flagger (`map[string]string`); numbers and booleans are
+/// accepted too, and structured values (a goose `scenario`) may be YAML/JSON text or JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Payload {
+    pub fn task(&self, allow_shell: bool) -> Result<Task, Rejection> {
+        let Some(meta) = self.metadata.as_ref().filter(|m| !m.is_empty()) else {
+            return Err(bad(
+                "metadata not found in payload: set the webhook's metadata, e.g. {type: cmd, cmd: \"hey -z 1m -q 10 -c 2 http://app-canary.test/\"}",
+            ));
+        };
+        let get = |k: &str| meta.get(k).map(text);
+        let kind = get("type").unwrap_or_else(|| "cmd".to_string());
+        let wait = matches!(get("wait").as_deref(), Some("true" | "True" | "1"));
+        let max_error_rate = match get("maxErrorRate") {
+            Some(v) => {
+                Some(parse_error_rate(&v).map_err(|e| bad(format!("metadata.maxErrorRate: {e}")))?)
+            }
+            None => None,
+        };
+        let who = format!("{}.{}", self.name, self.namespace);
+        match kind.as_str() {
+            "cmd" => {
+                let Some(cmd) = get("cmd").filter(|c| !c.trim().is_empty()) else {
+                    return Err(bad(
+                        "metadata.cmd is missing: give a hey command, e.g. \"hey -z 1m -q 10 -c 2 http://app-canary.test/\"",
+                    ));
+                };
+                let words = shell_words::split(&cmd);
+                let is_hey = matches!(
+                    words
+                        .as_ref()
+                        .ok()
+                        .and_then(|w| w.first())
+                        .map(String::as_str),
+                    Some("hey")
+                );
+                if !is_hey {
+                    if allow_shell {
+                        return Ok(Task::Shell {
+                            command: cmd,
+                            sync: false,
+                        });
+                    }
+                    return Err(bad(format!(
+                        "metadata.cmd: only hey commands run here, natively and without a shell; '{}' is not one (start serin loadtester with --allow-shell to run shell commands)",
+                        cmd.split_whitespace().next().unwrap_or_default()
+                    )));
+                }
+                let words = words
+                    .map_err(|e| bad(format!("metadata.cmd: cannot split the command: {e}")))?;
+                let command = match parse_hey_args(&words[1..]) {
+                    Ok(c) => c,
+                    Err(_) if allow_shell && cmd.contains(['|', ';', '&', '>', '<', '$', '`']) => {
+                        return Ok(Task::Shell {
+                            command: cmd,
+                            sync: false,
+                        });
+                    }
+                    Err(e) => return Err(bad(format!("metadata.cmd: {e}"))),
+                };
+                if command.body_file.is_some() {
+                    return Err(bad(
+                        "metadata.cmd: -D (body from a local file) is not allowed in the service; give the body with -d",
+                    ));
+                }
+                Ok(Task::Attack {
+                    spec: command.spec,
+                    key: format!("{who} {cmd}"),
+                    label: cmd,
+                    wait,
+                    max_error_rate: max_error_rate.or(command.max_error_rate),
+                })
+            }
+            "goose" => {
+                let spec = goose_spec(meta)?;
+                let canonical = serde_json::to_string(meta).unwrap_or_default();
+                Ok(Task::Attack {
+                    spec,
+                    key: format!("{who} goose {canonical}"),
+                    label: "goose".into(),
+                    wait,
+                    max_error_rate,
+                })
+            }
+            "bash" => {
+                if !allow_shell {
+                    return Err(bad(
+                        "metadata.type bash runs a shell and is disabled; start serin loadtester with --allow-shell to enable it, or use a hey command with type cmd",
+                    ));
+                }
+                let Some(cmd) = get("cmd").filter(|c| !c.trim().is_empty()) else {
+                    return Err(bad("metadata.cmd is missing: give the bash command to run"));
+                };
+                Ok(Task::Shell {
+                    command: cmd,
+                    sync: true,
+                })
+            }
+            other => Err(bad(format!(
+                "metadata.type '{other}' is not supported; use cmd (a hey command), goose (a scenario), or bash (with --allow-shell)"
+            ))),
+        }
+    }
+}
+
+/// One request of a goose scenario, as written in `metadata.scenario`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScenarioRequest {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    weight: Option<u32>,
+    #[serde(default)]
+    expect_status: Option<u16>,
+}
+
+fn goose_spec(meta: &BTreeMap<String, Value>) -> Result<AttackSpec, Rejection> {
+    let get = |k: &str| meta.get(k).map(text);
+    let num = |k: &str| -> Result<Option<f64>, Rejection> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .map(Some)
+                .ok_or_else(|| bad(format!("metadata.{k}: expected a number, got '{v}'"))),
+        }
+    };
+    let dur = |k: &str| -> Result<Option<Duration>, Rejection> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => serin_api::duration::parse(&v).map(Some).map_err(|e| {
+                bad(format!(
+                    "metadata.{k}: expected a duration like 30s or 1m, got '{v}' ({e})"
+                ))
+            }),
+        }
+    };
+    let requests: Vec<ScenarioRequest> = match meta.get("scenario") {
+        None => {
+            return Err(bad(
+                "metadata.scenario is missing: a list of requests, e.g. \"[{path: /, weight: 3}, {method: POST, path: /api, body: '{}', expectStatus: 201}]\"",
+            ));
+        }
+        Some(Value::String(s)) => {
+            serde_saphyr::from_str(s).map_err(|e| bad(format!("metadata.scenario: {e}")))?
+        }
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| bad(format!("metadata.scenario: {e}")))?
+        }
+    };
+    if requests.is_empty() {
+        return Err(bad("metadata.scenario: give at least one request"));
+    }
+    let host = get("host");
+    let mut out = Vec::new();
+    for (i, r) in requests.into_iter().enumerate() {
+        let url = match (&r.url, &r.path, &host) {
+            (Some(u), _, _) => u.clone(),
+            (None, Some(p), Some(h)) => {
+                format!("{}/{}", h.trim_end_matches('/'), p.trim_start_matches('/'))
+            }
+            (None, None, Some(h)) => h.clone(),
+            (None, _, None) => {
+                return Err(bad(format!(
+                    "metadata.scenario[{i}]: no url, and metadata.host is not set; set host: http://app-canary.test:9898"
+                )));
+            }
+        };
+        match url::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(bad(format!(
+                    "metadata.scenario[{i}]: '{url}' is not an http(s) URL"
+                )));
+            }
+        }
+        let method = r
+            .method
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
+        if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+            return Err(bad(format!(
+                "metadata.scenario[{i}].method: '{method}' is not an HTTP method"
+            )));
+        }
+        if r.weight == Some(0) {
+            return Err(bad(format!(
+                "metadata.scenario[{i}].weight: must be at least 1"
+            )));
+        }
+        out.push(RequestSpec {
+            method,
+            url,
+            headers: r.headers.into_iter().collect(),
+            body: r.body,
+            weight: r.weight.unwrap_or(1),
+            expect_status: r.expect_status,
+        });
+    }
+    let users = num("users")?.unwrap_or(10.0).max(1.0) as u32;
+    let stop = match (dur("duration")?, num("totalRequests")?) {
+        (Some(d), _) if !d.is_zero() => Stop::Duration(d),
+        (_, Some(n)) if n >= 1.0 => Stop::Requests(n as u64),
+        _ => {
+            return Err(bad(
+                "metadata: set duration (e.g. 1m) or totalRequests (e.g. 1000) for the goose scenario",
+            ));
+        }
+    };
+    let (qps, rate) = (
+        num("qps")?.filter(|q| *q > 0.0),
+        num("rate")?.filter(|r| *r > 0.0),
+    );
+    if qps.is_some() && rate.is_some() {
+        return Err(bad(
+            "metadata: qps (per user) and rate (total, open model) cannot be combined; pick one",
+        ));
+    }
+    Ok(AttackSpec {
+        requests: out,
+        concurrency: users,
+        stop,
+        qps_per_worker: qps,
+        rate,
+        timeout: Some(dur("timeout")?.unwrap_or(Duration::from_secs(20))),
+        disable_keepalive: false,
+        disable_compression: false,
+        disable_redirects: false,
+        http2: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(meta: Value) -> Payload {
+        serde_json::from_value(serde_json::json!({"name": "web", "namespace": "test", "phase": "Progressing", "checksum": "x", "metadata": meta})).unwrap()
+    }
+
+    #[test]
+    fn seed_command_is_native() {
+        let t = payload(
+            serde_json::json!({"cmd": "hey -z 1m -q 10 -c 2 http://web-canary.test:9898/"}),
+        )
+        .task(false)
+        .unwrap();
+        let Task::Attack {
+            spec, key, wait, ..
+        } = t
+        else {
+            panic!("{t:?}")
+        };
+        assert_eq!(spec.concurrency, 2);
+        assert!(!wait);
+        assert_eq!(
+            key,
+            "web.test hey -z 1m -q 10 -c 2 http://web-canary.test:9898/"
+        );
+    }
+
+    #[test]
+    fn shell_is_refused_unless_allowed() {
+        let e = payload(serde_json::json!({"type": "bash", "cmd": "echo hi"}))
+            .task(false)
+            .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("--allow-shell"), "{}", e.message);
+        let e = payload(serde_json::json!({"cmd": "curl http://x/"}))
+            .task(false)
+            .unwrap_err();
+        assert!(e.message.contains("'curl' is not one"), "{}", e.message);
+        assert_eq!(
+            payload(serde_json::json!({"cmd": "curl http://x/"}))
+                .task(true)
+                .unwrap(),
+            Task::Shell {
+                command: "curl http://x/".into(),
+                sync: false
+            }
+        );
+        assert!(matches!(
+            payload(serde_json::json!({"type": "bash", "cmd": "true"}))
+                .task(true)
+                .unwrap(),
+            Task::Shell { sync: true, .. }
+        ));
+    }
+
+    #[test]
+    fn bad_metadata() {
+        let msg = |m: Value| payload(m).task(false).unwrap_err().message;
+        assert!(msg(serde_json::json!({})).contains("metadata not found"));
+        assert!(
+            msg(serde_json::json!({"type": "ngrinder"})).contains("'ngrinder' is not supported")
+        );
+        assert!(
+            msg(serde_json::json!({"cmd": "hey -q x http://x/"}))
+                .contains("-q: expected a number, got 'x'")
+        );
+        assert!(msg(serde_json::json!({"cmd": "hey -D /etc/passwd http://x/"})).contains("-D"));
+        assert!(msg(serde_json::json!({"type": "goose"})).contains("metadata.scenario is missing"));
+        assert!(
+            msg(serde_json::json!({"type": "goose", "scenario": "[{path: /}]", "duration": "1m"}))
+                .contains("metadata.host is not set")
+        );
+        assert!(
+            msg(
+                serde_json::json!({"type": "goose", "host": "http://x", "scenario": "[{path: /}]"})
+            )
+            .contains("duration")
+        );
+        assert!(msg(serde_json::json!({"type": "goose", "host": "http://x", "scenario": "[{pth: /}]", "duration": "1s"})).contains("metadata.scenario"));
+        assert!(
+            msg(serde_json::json!({"cmd": "hey http://x/", "maxErrorRate": "lots"}))
+                .contains("metadata.maxErrorRate")
+        );
+    }
+
+    #[test]
+    fn goose_scenario_from_yaml_text() {
+        let t = payload(serde_json::json!({
+            "type": "goose", "host": "http://web-canary.test:9898", "users": "4", "duration": "30s", "qps": "5",
+            "wait": "true", "maxErrorRate": "1%",
+            "scenario": "- path: /\n  weight: 3\n- method: post\n  path: /api/echo\n  headers: {Content-Type: application/json}\n  body: '{\"a\":1}'\n  expectStatus: 202\n"
+        })).task(false).unwrap();
+        let Task::Attack {
+            spec,
+            wait,
+            max_error_rate,
+            ..
+        } = t
+        else {
+            panic!()
+        };
+        assert!(wait);
+        assert_eq!(max_error_rate, Some(0.01));
+        assert_eq!(spec.concurrency, 4);
+        assert_eq!(spec.qps_per_worker, Some(5.0));
+        assert_eq!(spec.stop, Stop::Duration(Duration::from_secs(30)));
+        assert_eq!(spec.requests[0].url, "http://web-canary.test:9898/");
+        assert_eq!(spec.requests[0].weight, 3);
+        assert_eq!(spec.requests[1].method, "POST");
+        assert_eq!(spec.requests[1].expect_status, Some(202));
+        assert_eq!(
+            spec.requests[1].headers,
+            vec![("Content-Type".to_string(), "application/json".to_string())]
+        );
+    }
+}
