@@ -10,3 +10,10 @@ pub mod stepper;
 pub mod checks;
 pub mod progress;
 pub mod session;
+pub mod demo;
+
+/// The decider local runs use: the minimal stepper until the analysis engine's state machine
+/// lands, then `serin_analysis::tick` (same signature).
+pub fn default_decider() -> stepper::Decider {
+    stepper::tick
+}

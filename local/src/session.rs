@@ -169,9 +169,17 @@ impl Session {
                         weight = routes.canary;
                     }
                     Action::Promote { .. } => {
+                        let now = self.router.counts().await?;
+                        reporter.step(
+                            &name,
+                            weight,
+                            now[0] - step_start[0].min(now[0]),
+                            now[1] - step_start[1].min(now[1]),
+                        );
                         // Local mode's promotion: the canary's backend now serves as the stable
                         // one, at the primary's share.
                         self.router.set_primary(&release.canary_url).await?;
+                        step_start = self.router.counts().await?;
                     }
                     Action::RecordEvent {
                         type_,
