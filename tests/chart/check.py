@@ -278,8 +278,8 @@ def check_default(scope, objs, ns):
     expect(scope, rules is not None, "cluster-wide mode has a ClusterRole")
     if rules:
         expect(scope, rules.get(("", "secrets")) == {"get"}, "secrets: get only")
-        expect(scope, ("networking.istio.io", "virtualservices") in rules, "default router (istio) granted")
-        expect(scope, ("traefik.io", "traefikservices") not in rules, "no router beyond the default")
+        routers = {g for g, _ in rules} - {"", "apps", "autoscaling", "events.k8s.io", "flagger.app"}
+        expect(scope, not routers, f"the default router (kubernetes) writes no router objects: {routers}")
         expect(scope, ("coordination.k8s.io", "leases") not in rules, "no leases without leader election")
         expect(scope, all("*" not in verbs for verbs in rules.values()), "no wildcard verbs")
         expect(scope, rules.get(("flagger.app", "canaries/status")) == {"get", "update", "patch"}, "canaries/status")
@@ -695,6 +695,66 @@ def check_docs() -> None:
         print(f"ok   docs: {commands} helm commands render and validate; every --set key exists")
 
 
+# Flags the chart passes for Flagger's values that the binary does not have yet. A refusal of
+# one of these is a warning, printed on every run, so the gap stays visible without failing CI.
+PENDING_FLAGS = {"controller": ["--leader-election", "--slack-channel", "--slack-user"]}
+
+
+def serin_binary() -> str | None:
+    """The serin binary the chart's command lines are checked against."""
+    if os.environ.get("SERIN_BIN"):
+        return os.environ["SERIN_BIN"]
+    run = subprocess.run(["cargo", "build", "-q", "--locked", "-p", "serin"], cwd=ROOT,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        fail("flags", f"`cargo build --locked -p serin` failed:\n{run.stderr[-3000:]}")
+        return None
+    return str(ROOT / "target" / "debug" / "serin")
+
+
+def check_flags() -> None:
+    """Every command line the chart renders is accepted by the serin binary (clap stops at the
+    trailing --help only after it has parsed, and refused, anything unknown before it)."""
+    binary = serin_binary()
+    if binary is None:
+        return
+    seen = set()
+    stubs = set()
+    for name, release, ns, sets, _ in SETUPS:
+        for _, obj in helm_template(release, ns, values_from_sets(sets)):
+            if obj["kind"] != "Deployment":
+                continue
+            for c in obj["spec"]["template"]["spec"]["containers"]:
+                if not c["image"].startswith("serin:"):
+                    continue
+                args = tuple(c.get("args", []))
+                if args in seen or args[0] in stubs:
+                    continue
+                usage = subprocess.run([binary, args[0], "--help"], capture_output=True, text=True, timeout=60)
+                if "--" not in usage.stdout.replace("--help", ""):
+                    # A subcommand still without flags (being written): nothing to align with yet.
+                    print(f"WARN flags: `serin {args[0]}` has no flags yet; its command line is unchecked",
+                          file=sys.stderr)
+                    stubs.add(args[0])
+                    continue
+                seen.add(args)
+                env = {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
+                pending = PENDING_FLAGS.get(args[0], [])
+                while True:
+                    run = subprocess.run([binary, *args, "--help"], capture_output=True, text=True,
+                                         env={**os.environ, **env}, timeout=60)
+                    refused = re.search(r"unexpected argument '([^'=]+)", run.stderr)
+                    if run.returncode == 0 or not refused or refused.group(1) not in pending:
+                        break
+                    print(f"WARN flags ({name}): `serin {args[0]}` has no {refused.group(1)} yet; "
+                          "the chart passes it for a Flagger value", file=sys.stderr)
+                    args = tuple(a for a in args if a.split("=", 1)[0] != refused.group(1))
+                if run.returncode != 0:
+                    fail(f"flags ({name})", f"`serin {' '.join(args)}` is refused by the binary: "
+                         f"{(run.stderr or run.stdout).strip()[:600]}")
+    print(f"ok   flags: {len(seen)} distinct command lines accepted by the serin binary")
+
+
 def check_dockerfile() -> None:
     hadolint = shutil.which("hadolint")
     if hadolint is None:
@@ -714,6 +774,7 @@ def main() -> int:
     check_seeds()
     check_docs()
     check_dockerfile()
+    check_flags()
     if failures:
         print(f"\nchart check FAILED ({len(failures)}):", file=sys.stderr)
         for f in failures:

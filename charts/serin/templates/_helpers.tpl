@@ -68,7 +68,7 @@ The command lines, all in one place so that they follow the binaries' flags.
 */}}
 {{- define "serin.controller.args" -}}
 - controller
-- --port={{ .Values.controller.port }}
+- --listen=0.0.0.0:{{ .Values.controller.port }}
 - --metrics-server={{ include "serin.metricsServer" . }}
 {{- with .Values.meshProvider }}
 - --mesh-provider={{ . }}
@@ -154,7 +154,7 @@ The command lines, all in one place so that they follow the binaries' flags.
 {{- with .Values.loadtester.namespaceRegexp }}
 - --namespace-regexp={{ . }}
 {{- end }}
-- --log-level={{ .Values.logLevel }}
+- --timeout={{ .Values.loadtester.timeout }}
 {{- range .Values.loadtester.extraArgs }}
 - {{ . | quote }}
 {{- end }}

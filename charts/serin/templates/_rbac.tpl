@@ -1,10 +1,10 @@
 {{/*
 The router objects each provider writes (reference: Flagger's routers). A provider is granted
-only when it is meshProvider (empty means the controller's default, istio) or listed in
+only when it is meshProvider (empty means the controller's default, kubernetes) or listed in
 rbac.extraProviders, since a Canary's spec.provider can name another router.
 */}}
 {{- define "serin.routerRules" -}}
-{{- $providers := list (default "istio" .Values.meshProvider) }}
+{{- $providers := list (default "kubernetes" .Values.meshProvider) }}
 {{- range .Values.rbac.extraProviders }}
 {{- $providers = append $providers . }}
 {{- end }}
