@@ -599,7 +599,8 @@ pub(crate) fn http_url_problem(text: &str) -> Option<String> {
             url.scheme()
         )),
         Err(err) => Some(format!(
-            "{text:?} is not a URL ({err}): write e.g. http://loadtester.test/"
+            "{text:?} is not a URL ({err}): write an absolute http:// or https:// URL, e.g. \
+             http://loadtester.test/"
         )),
     }
 }
