@@ -3,6 +3,7 @@
 use super::Shared;
 use super::admission::{self, Attributes};
 use super::discovery;
+use super::openapi;
 use super::error::{ApiError, ApiResult};
 use super::patch::{self, PatchKind};
 use super::registry::ResourceType;
@@ -136,6 +137,9 @@ async fn route(
         ["version"] => return ok(discovery::version()),
         ["healthz" | "readyz" | "livez"] => return Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => return ok(discovery::core_versions()),
+        ["openapi", "v3"] => return ok(openapi::root(&reg())),
+        ["openapi", "v3", "api", v] => return openapi::gv_doc(&reg(), "", v).map_or_else(|| Err(not_found()), ok),
+        ["openapi", "v3", "apis", g, v] => return openapi::gv_doc(&reg(), g, v).map_or_else(|| Err(not_found()), ok),
         ["apis"] => return ok(discovery::group_list(&reg())),
         ["api", v] => return discovery::resource_list(&reg(), "", v).map_or_else(|| Err(not_found()), ok),
         ["apis", g] => return discovery::group(&reg(), g).map_or_else(|| Err(not_found()), ok),
@@ -299,7 +303,17 @@ fn list(shared: &Arc<Shared>, rt: &ResourceType, ns: Option<&str>, query: &HashM
         let t = serde_json::to_vec(&ContinueToken { rv, after: last }).unwrap_or_default();
         cont = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t));
     }
-    let objs: Vec<Value> = items.into_iter().map(|(_, o)| for_version(rt, o.clone())).collect();
+    let mut objs: Vec<Value> = items.into_iter().map(|(_, o)| for_version(rt, o.clone())).collect();
+    if rt.group.is_empty() && rt.plural == "events" && token.is_none() && limit == 0 {
+        // kube-rs records events.k8s.io/v1 Events, kubectl describe lists core/v1 ones: show both there.
+        objs.extend(
+            store
+                .list("events.k8s.io", "events", ns)
+                .into_iter()
+                .map(|e| super::events::to_core(e))
+                .filter(|e| lsel.matches(e) && fsel.matches(e)),
+        );
+    }
     drop(store);
     let rv = rv.to_string();
     if let Some(inc) = as_table {

@@ -4,8 +4,10 @@
 
 mod admission;
 mod discovery;
+mod events;
 pub mod error;
 mod http;
+mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod selector;
