@@ -73,7 +73,7 @@ impl EncodeMetric for BucketHistogram {
             buckets.push((*le, c.saturating_sub(prev)));
             prev = c;
         }
-        buckets.push((f64::MAX, g.1.saturating_sub(prev)));
+        buckets.push((f64::INFINITY, g.1.saturating_sub(prev)));
         encoder
             .encode_histogram::<prometheus_client::encoding::NoLabelSet>(g.0, g.1, &buckets, None)
     }
@@ -214,10 +214,29 @@ mod tests {
         assert!(text.contains(r#"serin_loadtester_requests_total{namespace="test",canary="web",target="http://web-canary:9898",code="200"} 1"#), "{text}");
         assert!(text.contains(r#"code="500"} 1"#), "{text}");
         assert!(text.contains(r#"code="error"} 1"#), "{text}");
-        assert!(text.contains(r#"serin_loadtester_request_duration_seconds_bucket{le="0.001",namespace="test",canary="web",target="http://web-canary:9898"} 1"#) || text.contains(r#"le="0.001"} 1"#), "{text}");
-        assert!(text.contains(r#"serin_loadtester_request_duration_seconds_count{namespace="test",canary="web",target="http://web-canary:9898"} 3"#), "{text}");
+        let series = r#"namespace="test",canary="web",target="http://web-canary:9898"}"#;
         assert!(
-            text.contains(r#"le="+Inf"} 3"#) || text.contains(r#"le="+Inf",namespace"#),
+            text.contains(&format!(
+                r#"serin_loadtester_request_duration_seconds_bucket{{le="0.001",{series} 1"#
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#"serin_loadtester_request_duration_seconds_bucket{{le="0.05",{series} 2"#
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#"serin_loadtester_request_duration_seconds_bucket{{le="+Inf",{series} 3"#
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#"serin_loadtester_request_duration_seconds_count{{{series} 3"#
+            )),
             "{text}"
         );
     }
