@@ -594,6 +594,10 @@ pub(crate) fn http_url_problem(text: &str) -> Option<String> {
     }
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => None,
+        // `host:9090` parses with scheme `host`: the user forgot the scheme.
+        Ok(_) if !text.contains("://") => Some(format!(
+            "{text:?} has no http:// or https:// scheme: write http://{text}"
+        )),
         Ok(url) => Some(format!(
             "{text:?} has scheme {:?}: write an http:// or https:// URL",
             url.scheme()

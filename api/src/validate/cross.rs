@@ -7,8 +7,16 @@ use serde_json::Value;
 
 use super::{Diagnostic, Kind};
 
-/// Findings as (index of the document in `docs`, diagnostic).
+/// Findings as (index of the document in `docs`, diagnostic). Documents are named in messages
+/// as `document N`; see [`check_labeled`] to name them otherwise.
 pub fn check(docs: &[&Value]) -> Vec<(usize, Diagnostic)> {
+    let labels: Vec<String> = (1..=docs.len()).map(|i| format!("document {i}")).collect();
+    check_labeled(docs, &labels)
+}
+
+/// Like [`check`], with a label per document (`web.yaml document 2`) for messages that point
+/// at another document.
+pub fn check_labeled(docs: &[&Value], labels: &[String]) -> Vec<(usize, Diagnostic)> {
     let mut out = Vec::new();
     let mut seen: HashMap<(Kind, Option<&str>, &str), usize> = HashMap::new();
     for (i, doc) in docs.iter().enumerate() {
@@ -23,10 +31,13 @@ pub fn check(docs: &[&Value]) -> Vec<(usize, Diagnostic)> {
                 Diagnostic::warning(
                     "metadata.name",
                     format!(
-                        "{} {name} is defined again (first in document {}): the later one \
-                         replaces it when applied; rename or remove one",
+                        "{} {name} is defined again (first in {}): the later one replaces it \
+                         when applied; rename or remove one",
                         kind.as_str(),
-                        first + 1
+                        labels
+                            .get(*first)
+                            .map(String::as_str)
+                            .unwrap_or("another document")
                     ),
                 ),
             ));

@@ -132,8 +132,15 @@ pub fn validate_document(doc: &Value) -> Vec<Diagnostic> {
 /// Validates documents that belong together (one `serin validate` run): each document's own
 /// diagnostics plus the cross-document checks. The result has one list per input document.
 pub fn validate_documents(docs: &[&Value]) -> Vec<Vec<Diagnostic>> {
+    let labels: Vec<String> = (1..=docs.len()).map(|i| format!("document {i}")).collect();
+    validate_documents_labeled(docs, &labels)
+}
+
+/// Like [`validate_documents`], naming the documents in cross-document messages by `labels`
+/// (e.g. `web.yaml document 2` when the set spans files).
+pub fn validate_documents_labeled(docs: &[&Value], labels: &[String]) -> Vec<Vec<Diagnostic>> {
     let mut out: Vec<Vec<Diagnostic>> = docs.iter().map(|d| validate_document(d)).collect();
-    for (index, diagnostic) in cross::check(docs) {
+    for (index, diagnostic) in cross::check_labeled(docs, labels) {
         out[index].push(diagnostic);
     }
     out

@@ -101,9 +101,17 @@ fn parse_yaml(text: &str) -> Result<Vec<Value>, ParseError> {
     })
 }
 
-/// Parsers append "at line X column Y"; the position is reported separately.
+/// Parsers append "at line X column Y"; the position is reported separately. The parser's
+/// resource limits are put in the user's terms.
 fn strip_position(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message);
+    if first.contains("budget breached") {
+        return if first.contains("Depth") {
+            "nested deeper than 64 levels; no manifest is that deep, is this the right file?".into()
+        } else {
+            format!("too large or too complex for a manifest ({first})")
+        };
+    }
     match first.find(" at line ") {
         Some(i) => first[..i].to_string(),
         None => first.to_string(),
