@@ -17,3 +17,5 @@ pub mod demo;
 pub fn default_decider() -> stepper::Decider {
     stepper::tick
 }
+pub mod prometheus_server;
+pub mod run;

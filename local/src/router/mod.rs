@@ -4,10 +4,12 @@
 pub mod embedded;
 pub mod matching;
 pub mod stats;
+pub mod traefik;
 
 pub use embedded::EmbeddedRouter;
 pub use matching::MatchRules;
 pub use stats::{Totals, Window};
+pub use traefik::TraefikRouter;
 
 /// Traffic weights, in percent (primary + canary = 100), and whether the primary's requests
 /// are mirrored to the canary.
@@ -87,6 +89,7 @@ pub enum RouterError {
 /// The router a local run drives.
 pub enum AnyRouter {
     Embedded(EmbeddedRouter),
+    Traefik(TraefikRouter),
 }
 
 impl AnyRouter {
@@ -94,12 +97,14 @@ impl AnyRouter {
     pub fn url(&self) -> String {
         match self {
             AnyRouter::Embedded(r) => format!("http://{}", r.addr()),
+            AnyRouter::Traefik(r) => r.url().to_owned(),
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
             AnyRouter::Embedded(_) => "embedded",
+            AnyRouter::Traefik(_) => "traefik",
         }
     }
 
@@ -110,6 +115,7 @@ impl AnyRouter {
                 r.set_routes(routes);
                 Ok(())
             }
+            AnyRouter::Traefik(r) => r.set_routes(routes).await,
         }
     }
 
@@ -120,6 +126,10 @@ impl AnyRouter {
                 r.set_matches(matches);
                 Ok(())
             }
+            AnyRouter::Traefik(_) if matches.is_some() => Err(RouterError::Match(
+                "spec.analysis.match: A/B routing needs --router embedded in local mode".into(),
+            )),
+            AnyRouter::Traefik(_) => Ok(()),
         }
     }
 
@@ -127,6 +137,10 @@ impl AnyRouter {
     pub async fn set_canary(&mut self, url: &str) -> Result<(), RouterError> {
         match self {
             AnyRouter::Embedded(r) => r.set_canary_backend(url),
+            AnyRouter::Traefik(r) => {
+                let primary = r.backends().0.to_owned();
+                r.set_backends(&primary, url).await
+            }
         }
     }
 
@@ -134,6 +148,10 @@ impl AnyRouter {
     pub async fn set_primary(&mut self, url: &str) -> Result<(), RouterError> {
         match self {
             AnyRouter::Embedded(r) => r.set_primary_backend(url),
+            AnyRouter::Traefik(r) => {
+                let canary = r.backends().1.to_owned();
+                r.set_backends(url, &canary).await
+            }
         }
     }
 
@@ -145,6 +163,7 @@ impl AnyRouter {
                 let c = r.totals(Backend::Canary);
                 Ok([p.requests - p.mirrored, c.requests - c.mirrored])
             }
+            AnyRouter::Traefik(r) => r.counts().await,
         }
     }
 
@@ -153,12 +172,14 @@ impl AnyRouter {
     pub fn canary_window(&self, window: std::time::Duration) -> Option<Window> {
         match self {
             AnyRouter::Embedded(r) => Some(r.window(Backend::Canary, window)),
+            AnyRouter::Traefik(_) => None,
         }
     }
 
     pub async fn shutdown(self) {
         match self {
             AnyRouter::Embedded(r) => r.shutdown(),
+            AnyRouter::Traefik(r) => r.shutdown().await,
         }
     }
 }

@@ -1,0 +1,154 @@
+//! `serin run`: one canary analysis of local services (URLs, or commands serin starts) behind
+//! the chosen router, with optional generated load.
+
+use std::time::Duration;
+
+use serin_api::{CanarySpec, MetricTemplate};
+use serin_providers::prometheus::Prometheus;
+
+use crate::load::LoadSpec;
+use crate::process::{ProcessError, Service, wait_url};
+use crate::progress::Reporter;
+use crate::prometheus_server::PrometheusServer;
+use crate::router::{AnyRouter, EmbeddedRouter, RouterError, TraefikRouter};
+use crate::session::{Finished, Release, Session, SessionError};
+use crate::stepper::Decider;
+
+/// Which router splits the traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouterKind {
+    Embedded,
+    Traefik,
+}
+
+/// A backend: a URL serin does not own, or a command it starts (`{port}` substituted).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Url(String),
+    Command(String),
+}
+
+pub struct RunOptions {
+    pub name: String,
+    pub namespace: String,
+    pub spec: CanarySpec,
+    pub templates: Vec<MetricTemplate>,
+    pub primary: Target,
+    pub canary: Target,
+    /// Router address (`127.0.0.1:8080`).
+    pub listen: String,
+    pub router: RouterKind,
+    pub metrics_server: Option<String>,
+    pub load: Option<LoadSpec>,
+    /// Path probed for readiness of both backends.
+    pub ready_path: String,
+    pub ready_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("--metrics-server: {0}")]
+    MetricsServer(String),
+    #[error("--listen {0:?}: write host:port, e.g. 127.0.0.1:8080")]
+    Listen(String),
+}
+
+async fn backend(
+    which: &str,
+    target: &Target,
+    ready_path: &str,
+    within: Duration,
+) -> Result<(String, Option<Service>), ProcessError> {
+    match target {
+        Target::Url(url) => {
+            let url = url.trim_end_matches('/').to_owned();
+            wait_url(which, &format!("{url}{ready_path}"), within).await?;
+            Ok((url, None))
+        }
+        Target::Command(cmd) => {
+            let mut s = Service::spawn(&format!("--{which}-cmd"), which, cmd)?;
+            s.ready(ready_path, within).await?;
+            Ok((s.url.clone(), Some(s)))
+        }
+    }
+}
+
+fn needs_prometheus(spec: &CanarySpec, router: RouterKind) -> bool {
+    spec.metrics().iter().any(|m| {
+        m.template_ref.is_some() || m.query.is_some() || (m.is_builtin() && router != RouterKind::Embedded)
+    })
+}
+
+/// Runs the analysis to its end.
+pub async fn run(
+    opts: RunOptions,
+    decider: Decider,
+    reporter: &mut Reporter,
+    stop: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Finished, RunError> {
+    let (primary_url, primary_proc) =
+        backend("primary", &opts.primary, &opts.ready_path, opts.ready_timeout).await?;
+    let (canary_url, canary_proc) =
+        backend("canary", &opts.canary, &opts.ready_path, opts.ready_timeout).await?;
+    let router = match opts.router {
+        RouterKind::Embedded => {
+            let addr = opts
+                .listen
+                .parse()
+                .map_err(|_| RunError::Listen(opts.listen.clone()))?;
+            AnyRouter::Embedded(EmbeddedRouter::start(addr, &primary_url, &canary_url).await?)
+        }
+        RouterKind::Traefik => AnyRouter::Traefik(
+            TraefikRouter::start(&opts.listen, opts.spec.service_name(), &primary_url, &canary_url)
+                .await?,
+        ),
+    };
+    let mut own_prometheus = None;
+    let prometheus = match &opts.metrics_server {
+        Some(url) => Some(Prometheus::new(url).map_err(|e| RunError::MetricsServer(e.to_string()))?),
+        None if needs_prometheus(&opts.spec, opts.router) => {
+            let targets = match &router {
+                AnyRouter::Traefik(t) => vec![t.metrics_target()],
+                AnyRouter::Embedded(_) => Vec::new(),
+            };
+            let server = PrometheusServer::start("serin-router", &targets).await?;
+            let client = Prometheus::new(&server.url).map_err(|e| RunError::MetricsServer(e.to_string()))?;
+            own_prometheus = Some(server);
+            Some(client)
+        }
+        None => None,
+    };
+    let load = opts.load.as_ref().map(|l| l.start(&format!("{}/", router.url())));
+    let mut session = Session {
+        router,
+        prometheus,
+        decider,
+        max_ticks: 100_000,
+    };
+    let release = Release {
+        name: opts.name.clone(),
+        namespace: opts.namespace.clone(),
+        spec: opts.spec.clone(),
+        templates: opts.templates.clone(),
+        canary_url,
+        revision: "canary".into(),
+    };
+    let result = session.run(&release, reporter, stop).await;
+    if let Some(l) = load {
+        l.abort();
+    }
+    session.router.shutdown().await;
+    if let Some(p) = own_prometheus {
+        p.stop().await;
+    }
+    for s in [primary_proc, canary_proc].into_iter().flatten() {
+        s.stop().await;
+    }
+    Ok(result?)
+}
