@@ -657,7 +657,7 @@ def check_docs() -> None:
         key = re.sub(r"\[\d+\]", "", key)
         return key in known or any(key.startswith(m + ".") for m in free)
 
-    docs = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+    docs = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md", CHART / "README.md"]
     commands = 0
     for doc in docs:
         if not doc.exists():
