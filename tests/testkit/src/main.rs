@@ -50,7 +50,9 @@ fn parse_service(s: &str) -> anyhow::Result<(String, SocketAddr)> {
     if !svc.contains('.') {
         anyhow::bail!("--service-address {s:?}: the service must be NAME.NAMESPACE");
     }
-    let addr: SocketAddr = addr.parse().with_context(|| format!("--service-address {s:?}: {addr:?} is not HOST:PORT with an IP host"))?;
+    let addr: SocketAddr = addr.parse().with_context(|| {
+        format!("--service-address {s:?}: {addr:?} is not HOST:PORT with an IP host")
+    })?;
     Ok((svc.to_string(), addr))
 }
 
@@ -58,7 +60,11 @@ fn parse_service(s: &str) -> anyhow::Result<(String, SocketAddr)> {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let Command::Apiserver(args) = Cli::parse().command;
-    let services = args.service_addresses.iter().map(|s| parse_service(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let services = args
+        .service_addresses
+        .iter()
+        .map(|s| parse_service(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let server = ApiServer::new(Options {
         deployment_controller: !args.no_deployment_controller,
         bookmark_interval: Duration::from_secs(args.bookmark_seconds.max(1)),
@@ -68,15 +74,19 @@ async fn main() -> anyhow::Result<()> {
         server.set_service_address(&svc, addr);
     }
     for file in &args.seeds {
-        let text = std::fs::read_to_string(file).with_context(|| format!("--seed {}: cannot read", file.display()))?;
-        server.seed_yaml(&text).map_err(|e| anyhow::anyhow!("--seed {}: {}", file.display(), e.message))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--seed {}: cannot read", file.display()))?;
+        server
+            .seed_yaml(&text)
+            .map_err(|e| anyhow::anyhow!("--seed {}: {}", file.display(), e.message))?;
     }
     let (addr, task) = server
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await
         .with_context(|| format!("--port {}: cannot listen on 127.0.0.1", args.port))?;
     if let Some(path) = &args.kubeconfig {
-        serin_testkit::write_kubeconfig(path, addr).with_context(|| format!("--kubeconfig {}: cannot write", path.display()))?;
+        serin_testkit::write_kubeconfig(path, addr)
+            .with_context(|| format!("--kubeconfig {}: cannot write", path.display()))?;
     }
     println!("serving on http://{addr}");
     task.await.context("server task")?;

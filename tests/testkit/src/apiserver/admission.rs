@@ -36,7 +36,9 @@ pub struct Attributes<'a> {
 }
 
 fn strings(v: Option<&Value>) -> Vec<&str> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// Rule matching as kube-apiserver does it: `*` is every resource but no subresource, `*/*` everything,
@@ -57,12 +59,17 @@ fn rule_matches(rule: &Value, a: &Attributes) -> bool {
     let sub = a.sub.unwrap_or("");
     strings(rule.get("resources")).iter().any(|r| {
         let (res, rsub) = r.split_once('/').unwrap_or((r, ""));
-        (res == "*" || res == a.rt.plural) && (rsub == sub || (rsub == "*" && !sub.is_empty()) || (*r == "*/*"))
+        (res == "*" || res == a.rt.plural)
+            && (rsub == sub || (rsub == "*" && !sub.is_empty()) || (*r == "*/*"))
     })
 }
 
 fn hook_matches(hook: &Value, a: &Attributes, obj: Option<&Value>) -> bool {
-    let rules = hook.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rules = hook
+        .get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !rules.iter().any(|r| rule_matches(r, a)) {
         return false;
     }
@@ -86,26 +93,55 @@ pub async fn admit(
     let mut warnings = Vec::new();
     for (mutating, list) in [(true, &configs.mutating), (false, &configs.validating)] {
         for config in list {
-            for hook in config.get("webhooks").and_then(Value::as_array).into_iter().flatten() {
+            for hook in config
+                .get("webhooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if !hook_matches(hook, a, obj.as_ref()) {
                     continue;
                 }
-                let name = hook.get("name").and_then(Value::as_str).unwrap_or("<unnamed>");
+                let name = hook
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<unnamed>");
                 let ignore = hook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
                 let response = match call(hook, services, a, obj.as_ref()).await {
                     Ok(r) => r,
                     Err(_) if ignore => continue,
                     Err(e) => {
-                        return Err(ApiError::internal(format!("Internal error occurred: failed calling webhook \"{name}\": {e}")));
+                        return Err(ApiError::internal(format!(
+                            "Internal error occurred: failed calling webhook \"{name}\": {e}"
+                        )));
                     }
                 };
-                warnings.extend(strings(response.get("warnings")).into_iter().map(str::to_string));
+                warnings.extend(
+                    strings(response.get("warnings"))
+                        .into_iter()
+                        .map(str::to_string),
+                );
                 if response.get("allowed").and_then(Value::as_bool) != Some(true) {
-                    let status = response.get("result").or_else(|| response.get("status")).cloned().unwrap_or(json!({}));
-                    let code = status.get("code").and_then(Value::as_u64).filter(|c| *c >= 400).unwrap_or(403) as u16;
+                    let status = response
+                        .get("result")
+                        .or_else(|| response.get("status"))
+                        .cloned()
+                        .unwrap_or(json!({}));
+                    let code = status
+                        .get("code")
+                        .and_then(Value::as_u64)
+                        .filter(|c| *c >= 400)
+                        .unwrap_or(403) as u16;
                     let msg = status.get("message").and_then(Value::as_str).unwrap_or("");
-                    let mut err = ApiError::from_code(code, format!("admission webhook \"{name}\" denied the request: {msg}"));
-                    if let Some(r) = status.get("reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+                    let mut err = ApiError::from_code(
+                        code,
+                        format!("admission webhook \"{name}\" denied the request: {msg}"),
+                    );
+                    if let Some(r) = status
+                        .get("reason")
+                        .and_then(Value::as_str)
+                        .filter(|r| !r.is_empty())
+                    {
                         err.reason = r.to_string();
                     }
                     return Err(err);
@@ -131,10 +167,17 @@ pub async fn admit(
 fn decode_patch(response: &Value) -> Result<Option<Value>, String> {
     let bytes = match response.get("patch") {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| format!("patch is not base64: {e}"))?,
+        Some(Value::String(s)) => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|e| format!("patch is not base64: {e}"))?,
         Some(Value::Array(nums)) => nums
             .iter()
-            .map(|n| n.as_u64().filter(|n| *n < 256).map(|n| n as u8).ok_or("patch array holds a non-byte"))
+            .map(|n| {
+                n.as_u64()
+                    .filter(|n| *n < 256)
+                    .map(|n| n as u8)
+                    .ok_or("patch array holds a non-byte")
+            })
             .collect::<Result<Vec<u8>, _>>()?,
         Some(other) => return Err(format!("patch must be a base64 string, got {other}")),
     };
@@ -142,23 +185,47 @@ fn decode_patch(response: &Value) -> Result<Option<Value>, String> {
         Some("JSONPatch") => {}
         other => return Err(format!("patchType must be \"JSONPatch\", got {other:?}")),
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("patch is not JSON: {e}"))
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("patch is not JSON: {e}"))
 }
 
-async fn call(hook: &Value, services: &HashMap<String, SocketAddr>, a: &Attributes<'_>, obj: Option<&Value>) -> Result<Value, String> {
+async fn call(
+    hook: &Value,
+    services: &HashMap<String, SocketAddr>,
+    a: &Attributes<'_>,
+    obj: Option<&Value>,
+) -> Result<Value, String> {
     let cc = hook.get("clientConfig").ok_or("clientConfig is missing")?;
-    let timeout = hook.get("timeoutSeconds").and_then(Value::as_u64).unwrap_or(10).clamp(1, 30);
+    let timeout = hook
+        .get("timeoutSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(10)
+        .clamp(1, 30);
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(timeout));
-    if let Some(ca) = cc.get("caBundle").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        let pem = base64::engine::general_purpose::STANDARD.decode(ca).map_err(|e| format!("caBundle is not base64: {e}"))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("caBundle holds no PEM certificate: {e}"))?;
+    if let Some(ca) = cc
+        .get("caBundle")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca)
+            .map_err(|e| format!("caBundle is not base64: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("caBundle holds no PEM certificate: {e}"))?;
         builder = builder.tls_certs_only(certs);
     }
     let url = if let Some(url) = cc.get("url").and_then(Value::as_str) {
         url.to_string()
     } else if let Some(svc) = cc.get("service") {
-        let name = svc.get("name").and_then(Value::as_str).ok_or("clientConfig.service.name is missing")?;
-        let ns = svc.get("namespace").and_then(Value::as_str).ok_or("clientConfig.service.namespace is missing")?;
+        let name = svc
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("clientConfig.service.name is missing")?;
+        let ns = svc
+            .get("namespace")
+            .and_then(Value::as_str)
+            .ok_or("clientConfig.service.namespace is missing")?;
         let port = svc.get("port").and_then(Value::as_u64).unwrap_or(443);
         let path = svc.get("path").and_then(Value::as_str).unwrap_or("/");
         // No cluster DNS: the service's DNS name resolves to the configured address, and TLS still verifies
@@ -174,7 +241,10 @@ async fn call(hook: &Value, services: &HashMap<String, SocketAddr>, a: &Attribut
         return Err("clientConfig needs url or service".into());
     };
     let client = builder.build().map_err(|e| e.to_string())?;
-    let uid = format!("{:08x}-0000-4000-8000-{:012x}", a.uid_seed as u32, a.uid_seed);
+    let uid = format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        a.uid_seed as u32, a.uid_seed
+    );
     let kind = json!({"group": a.rt.group, "version": a.rt.version, "kind": a.rt.kind});
     let resource = json!({"group": a.rt.group, "version": a.rt.version, "resource": a.rt.plural});
     let options_kind = match a.operation {
@@ -200,16 +270,31 @@ async fn call(hook: &Value, services: &HashMap<String, SocketAddr>, a: &Attribut
         request["subResource"] = json!(sub);
         request["requestSubResource"] = json!(sub);
     }
-    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
-    let resp = client.post(&url).json(&review).send().await.map_err(|e| format!("Post \"{url}\": {}", error_chain(&e)))?;
+    let review =
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+    let resp = client
+        .post(&url)
+        .json(&review)
+        .send()
+        .await
+        .map_err(|e| format!("Post \"{url}\": {}", error_chain(&e)))?;
     let status = resp.status();
-    let body: Value = resp.json().await.map_err(|e| format!("Post \"{url}\": response is not an AdmissionReview: {e}"))?;
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("Post \"{url}\": response is not an AdmissionReview: {e}"))?;
     if !status.is_success() {
         return Err(format!("Post \"{url}\": HTTP {status}"));
     }
-    let response = body.get("response").cloned().ok_or("AdmissionReview has no response")?;
+    let response = body
+        .get("response")
+        .cloned()
+        .ok_or("AdmissionReview has no response")?;
     if response.get("uid").and_then(Value::as_str) != Some(uid.as_str()) {
-        return Err(format!("expected response.uid={uid:?}, got {:?}", response.get("uid")));
+        return Err(format!(
+            "expected response.uid={uid:?}, got {:?}",
+            response.get("uid")
+        ));
     }
     Ok(response)
 }
@@ -234,12 +319,26 @@ mod tests {
     fn rules_and_subresources() {
         let reg = Registry::with_builtins();
         let rt = reg.get("apps", "v1", "deployments").unwrap();
-        let a = |sub, op| Attributes { operation: op, rt, sub, namespace: "ns", name: "web", old: None, uid_seed: 1 };
+        let a = |sub, op| Attributes {
+            operation: op,
+            rt,
+            sub,
+            namespace: "ns",
+            name: "web",
+            old: None,
+            uid_seed: 1,
+        };
         let rule = |res: &str| json!({"apiGroups":["apps"],"apiVersions":["v1"],"resources":[res],"operations":["CREATE","UPDATE"]});
         assert!(rule_matches(&rule("deployments"), &a(None, "UPDATE")));
-        assert!(!rule_matches(&rule("deployments"), &a(Some("status"), "UPDATE")));
+        assert!(!rule_matches(
+            &rule("deployments"),
+            &a(Some("status"), "UPDATE")
+        ));
         assert!(!rule_matches(&rule("deployments"), &a(None, "DELETE")));
-        assert!(rule_matches(&rule("deployments/*"), &a(Some("scale"), "UPDATE")));
+        assert!(rule_matches(
+            &rule("deployments/*"),
+            &a(Some("scale"), "UPDATE")
+        ));
         assert!(rule_matches(&rule("*"), &a(None, "CREATE")));
         assert!(!rule_matches(&rule("*"), &a(Some("status"), "CREATE")));
         assert!(rule_matches(&rule("*/*"), &a(Some("status"), "CREATE")));

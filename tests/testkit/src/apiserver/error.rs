@@ -14,13 +14,21 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        Self { code, reason: reason.to_string(), message: message.into() }
+        Self {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
     }
     pub fn not_found(what: &str, name: &str) -> Self {
         Self::new(404, "NotFound", format!("{what} \"{name}\" not found"))
     }
     pub fn already_exists(what: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{what} \"{name}\" already exists"))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{what} \"{name}\" already exists"),
+        )
     }
     pub fn conflict(what: &str, name: &str) -> Self {
         Self::new(
@@ -83,7 +91,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
-        (code, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            code,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 

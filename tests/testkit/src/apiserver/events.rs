@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 pub fn to_core(e: &Value) -> Value {
     let f = |k: &str| e.get(k).cloned().unwrap_or(Value::Null);
     let controller = f("reportingController");
-    let count = e.pointer("/series/count").cloned().or_else(|| e.get("deprecatedCount").cloned()).unwrap_or(json!(1));
+    let count = e
+        .pointer("/series/count")
+        .cloned()
+        .or_else(|| e.get("deprecatedCount").cloned())
+        .unwrap_or(json!(1));
     let last = e
         .pointer("/series/lastObservedTime")
         .cloned()

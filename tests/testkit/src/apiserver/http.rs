@@ -3,8 +3,8 @@
 use super::Shared;
 use super::admission::{self, Attributes};
 use super::discovery;
-use super::openapi;
 use super::error::{ApiError, ApiResult};
+use super::openapi;
 use super::patch::{self, PatchKind};
 use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
@@ -43,20 +43,43 @@ fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
 pub async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let query: HashMap<String, String> = parts
-        .uri
-        .query()
-        .map(|q| url_decode_pairs(q))
-        .unwrap_or_default();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    if let Some(code) = shared.record(&parts.method, &path, parts.uri.query().unwrap_or_default(), &content_type) {
-        return ApiError::from_code(code, format!("injected fault: {} {path} → {code}", parts.method)).into_response();
+    let query: HashMap<String, String> =
+        parts.uri.query().map(url_decode_pairs).unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if let Some(code) = shared.record(
+        &parts.method,
+        &path,
+        parts.uri.query().unwrap_or_default(),
+        &content_type,
+    ) {
+        return ApiError::from_code(
+            code,
+            format!("injected fault: {} {path} → {code}", parts.method),
+        )
+        .into_response();
     }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return ApiError::bad_request(format!("reading the request body: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::bad_request(format!("reading the request body: {e}")).into_response();
+        }
     };
-    match route(&shared, &parts.method, &path, &query, &parts.headers, &content_type, body).await {
+    match route(
+        &shared,
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+        &content_type,
+        body,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -70,25 +93,26 @@ fn url_decode_pairs(q: &str) -> HashMap<String, String> {
         while i < bytes.len() {
             match bytes[i] {
                 b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                        Ok(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
+                b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
                     }
-                }
+                    Err(_) => out.push(b'%'),
+                },
                 b => out.push(b),
             }
             i += 1;
         }
         String::from_utf8_lossy(&out).into_owned()
     }
-    q.split('&').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (dec(k), dec(v))
-    }).collect()
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (dec(k), dec(v))
+        })
+        .collect()
 }
 
 struct ResourcePath {
@@ -100,7 +124,12 @@ struct ResourcePath {
     sub: Option<String>,
 }
 
-fn parse_resource(shared: &Shared, group: &str, version: &str, rest: &[&str]) -> Option<ResourcePath> {
+fn parse_resource(
+    shared: &Shared,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Option<ResourcePath> {
     let mk = |ns: Option<&str>, plural: &str, tail: &[&str]| -> Option<ResourcePath> {
         let (name, sub) = match tail {
             [] => (None, None),
@@ -108,12 +137,29 @@ fn parse_resource(shared: &Shared, group: &str, version: &str, rest: &[&str]) ->
             [n, s] => (Some(n.to_string()), Some(s.to_string())),
             _ => return None,
         };
-        Some(ResourcePath { group: group.into(), version: version.into(), ns: ns.map(str::to_string), plural: plural.into(), name, sub })
+        Some(ResourcePath {
+            group: group.into(),
+            version: version.into(),
+            ns: ns.map(str::to_string),
+            plural: plural.into(),
+            name,
+            sub,
+        })
     };
     match rest {
         ["namespaces", ns, plural, tail @ ..] => {
-            let namespaced = shared.store.lock().expect("store lock").registry.get(group, version, plural).is_some_and(|t| t.namespaced);
-            if namespaced { mk(Some(ns), plural, tail) } else { mk(None, "namespaces", &rest[1..]) }
+            let namespaced = shared
+                .store
+                .lock()
+                .expect("store lock")
+                .registry
+                .get(group, version, plural)
+                .is_some_and(|t| t.namespaced);
+            if namespaced {
+                mk(Some(ns), plural, tail)
+            } else {
+                mk(None, "namespaces", &rest[1..])
+            }
         }
         [plural, tail @ ..] => mk(None, plural, tail),
         [] => None,
@@ -130,7 +176,8 @@ async fn route(
     body: Bytes,
 ) -> ApiResult<Response> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let not_found = || ApiError::not_found("the server could not find the requested resource", path);
+    let not_found =
+        || ApiError::not_found("the server could not find the requested resource", path);
     let reg = || shared.store.lock().expect("store lock").registry.clone();
     let ok = |v: Value| Ok(json_response(200, &v, &[]));
     let rp = match segs.as_slice() {
@@ -138,12 +185,20 @@ async fn route(
         ["healthz" | "readyz" | "livez"] => return Ok((StatusCode::OK, "ok").into_response()),
         ["api"] => return ok(discovery::core_versions()),
         ["openapi", "v3"] => return ok(openapi::root(&reg())),
-        ["openapi", "v3", "api", v] => return openapi::gv_doc(&reg(), "", v).map_or_else(|| Err(not_found()), ok),
-        ["openapi", "v3", "apis", g, v] => return openapi::gv_doc(&reg(), g, v).map_or_else(|| Err(not_found()), ok),
+        ["openapi", "v3", "api", v] => {
+            return openapi::gv_doc(&reg(), "", v).map_or_else(|| Err(not_found()), ok);
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return openapi::gv_doc(&reg(), g, v).map_or_else(|| Err(not_found()), ok);
+        }
         ["apis"] => return ok(discovery::group_list(&reg())),
-        ["api", v] => return discovery::resource_list(&reg(), "", v).map_or_else(|| Err(not_found()), ok),
+        ["api", v] => {
+            return discovery::resource_list(&reg(), "", v).map_or_else(|| Err(not_found()), ok);
+        }
         ["apis", g] => return discovery::group(&reg(), g).map_or_else(|| Err(not_found()), ok),
-        ["apis", g, v] => return discovery::resource_list(&reg(), g, v).map_or_else(|| Err(not_found()), ok),
+        ["apis", g, v] => {
+            return discovery::resource_list(&reg(), g, v).map_or_else(|| Err(not_found()), ok);
+        }
         ["api", v, rest @ ..] => parse_resource(shared, "", v, rest),
         ["apis", g, v, rest @ ..] => parse_resource(shared, g, v, rest),
         _ => None,
@@ -166,8 +221,16 @@ async fn route(
         Some("scale") if rt.scale => {}
         Some(_) => return Err(not_found()),
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let as_table = table::wants_table(accept).then(|| query.get("includeObject").cloned().unwrap_or_else(|| "Metadata".into()));
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let as_table = table::wants_table(accept).then(|| {
+        query
+            .get("includeObject")
+            .cloned()
+            .unwrap_or_else(|| "Metadata".into())
+    });
     let ns = rp.ns.clone().unwrap_or_default();
     let Some(name) = rp.name.clone() else {
         return match *method {
@@ -177,22 +240,51 @@ async fn route(
             Method::GET => list(shared, &rt, rp.ns.as_deref(), query, as_table),
             Method::POST => {
                 let obj = parse_json(&body)?;
-                write(shared, Target { rt, ns, name: String::new(), sub: None }, Verb::Create(obj)).await
+                write(
+                    shared,
+                    Target {
+                        rt,
+                        ns,
+                        name: String::new(),
+                        sub: None,
+                    },
+                    Verb::Create(obj),
+                )
+                .await
             }
-            _ => Err(ApiError::method_not_allowed(format!("{method} is not supported on a collection here"))),
+            _ => Err(ApiError::method_not_allowed(format!(
+                "{method} is not supported on a collection here"
+            ))),
         };
     };
-    let target = Target { rt: rt.clone(), ns: ns.clone(), name: name.clone(), sub: rp.sub.clone() };
+    let target = Target {
+        rt: rt.clone(),
+        ns: ns.clone(),
+        name: name.clone(),
+        sub: rp.sub.clone(),
+    };
     match *method {
         Method::GET => {
             let key = super::store::key_of(&rt, &ns, &name);
-            let obj = shared.store.lock().expect("store lock").get(&key).cloned().ok_or_else(|| ApiError::not_found(&rt.qualified(), &name))?;
+            let obj = shared
+                .store
+                .lock()
+                .expect("store lock")
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(&rt.qualified(), &name))?;
             if rp.sub.as_deref() == Some("scale") {
                 return ok(write::scale_of(&obj));
             }
             let obj = for_version(&rt, obj);
             match as_table {
-                Some(inc) => ok(table::table(&rt, &[obj.clone()], meta_str(&obj, "resourceVersion"), None, &inc)),
+                Some(inc) => ok(table::table(
+                    &rt,
+                    std::slice::from_ref(&obj),
+                    meta_str(&obj, "resourceVersion"),
+                    None,
+                    &inc,
+                )),
                 None => ok(obj),
             }
         }
@@ -200,13 +292,28 @@ async fn route(
         Method::PATCH => {
             let kind = PatchKind::from_content_type(content_type)?;
             let body = patch::parse_body(kind, &body)?;
-            write(shared, target, Verb::Patch { kind, body, field_manager: query.get("fieldManager").cloned() }).await
+            write(
+                shared,
+                target,
+                Verb::Patch {
+                    kind,
+                    body,
+                    field_manager: query.get("fieldManager").cloned(),
+                },
+            )
+            .await
         }
         Method::DELETE if rp.sub.is_none() => {
-            let opts = if body.is_empty() { None } else { Some(parse_json(&body)?) };
+            let opts = if body.is_empty() {
+                None
+            } else {
+                Some(parse_json(&body)?)
+            };
             write(shared, target, Verb::Delete(opts)).await
         }
-        _ => Err(ApiError::method_not_allowed(format!("{method} is not supported here"))),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "{method} is not supported here"
+        ))),
     }
 }
 
@@ -217,7 +324,9 @@ fn parse_json(body: &[u8]) -> ApiResult<Value> {
             .ok()
             .and_then(|s| serde_saphyr::from_str::<Value>(s).ok())
             .filter(Value::is_object)
-            .ok_or_else(|| ApiError::bad_request(format!("the request body is not a JSON object: {e}")))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("the request body is not a JSON object: {e}"))
+            })
     })
 }
 
@@ -254,7 +363,11 @@ async fn write(shared: &Arc<Shared>, mut target: Target, verb: Verb) -> ApiResul
             write::commit(&mut store, &target, prepared, new)?
         };
         if let Outcome::Done(code, obj) = outcome {
-            let body = if target.sub.as_deref() == Some("scale") { write::scale_of(&obj) } else { for_version(&target.rt, obj) };
+            let body = if target.sub.as_deref() == Some("scale") {
+                write::scale_of(&obj)
+            } else {
+                for_version(&target.rt, obj)
+            };
             return Ok(json_response(code, &body, &warnings));
         }
     }
@@ -267,11 +380,21 @@ struct ContinueToken {
     after: (String, String),
 }
 
-fn list(shared: &Arc<Shared>, rt: &ResourceType, ns: Option<&str>, query: &HashMap<String, String>, as_table: Option<String>) -> ApiResult<Response> {
+fn list(
+    shared: &Arc<Shared>,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    query: &HashMap<String, String>,
+    as_table: Option<String>,
+) -> ApiResult<Response> {
     let lsel = LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
     let fsel = FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
     let limit = match query.get("limit").filter(|l| !l.is_empty()) {
-        Some(l) => l.parse::<usize>().map_err(|_| ApiError::bad_request(format!("limit: invalid value {l:?}: must be a non-negative integer")))?,
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "limit: invalid value {l:?}: must be a non-negative integer"
+            ))
+        })?,
         None => 0,
     };
     let token = match query.get("continue").filter(|c| !c.is_empty()) {
@@ -280,50 +403,74 @@ fn list(shared: &Arc<Shared>, rt: &ResourceType, ns: Option<&str>, query: &HashM
                 .decode(c)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<ContinueToken>(&b).ok())
-                .ok_or_else(|| ApiError::bad_request("continue: invalid value: not a token this server issued"))?,
+                .ok_or_else(|| {
+                    ApiError::bad_request("continue: invalid value: not a token this server issued")
+                })?,
         ),
         None => None,
     };
     let store = shared.store.lock().expect("store lock");
     let rv = token.as_ref().map_or(store.rv, |t| t.rv);
     if token.is_some() && rv < store.compacted {
-        return Err(ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."));
+        return Err(ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        ));
     }
-    let mut items: Vec<(&(String, String, String, String), &Value)> = store
+    let mut items: Vec<(&super::store::ObjKey, &Value)> = store
         .objects
         .iter()
-        .filter(|((g, p, n, _), _)| *g == rt.group && *p == rt.plural && ns.is_none_or(|ns| ns == n))
-        .filter(|(k, _)| token.as_ref().is_none_or(|t| (k.2.clone(), k.3.clone()) > t.after))
+        .filter(|((g, p, n, _), _)| {
+            *g == rt.group && *p == rt.plural && ns.is_none_or(|ns| ns == n)
+        })
+        .filter(|(k, _)| {
+            token
+                .as_ref()
+                .is_none_or(|t| (k.2.clone(), k.3.clone()) > t.after)
+        })
         .filter(|(_, o)| lsel.matches(o) && fsel.matches(o))
         .collect();
     let mut cont = None;
     if limit > 0 && items.len() > limit {
         items.truncate(limit);
-        let last = items.last().map(|(k, _)| (k.2.clone(), k.3.clone())).unwrap_or_default();
+        let last = items
+            .last()
+            .map(|(k, _)| (k.2.clone(), k.3.clone()))
+            .unwrap_or_default();
         let t = serde_json::to_vec(&ContinueToken { rv, after: last }).unwrap_or_default();
         cont = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t));
     }
-    let mut objs: Vec<Value> = items.into_iter().map(|(_, o)| for_version(rt, o.clone())).collect();
+    let mut objs: Vec<Value> = items
+        .into_iter()
+        .map(|(_, o)| for_version(rt, o.clone()))
+        .collect();
     if rt.group.is_empty() && rt.plural == "events" && token.is_none() && limit == 0 {
         // kube-rs records events.k8s.io/v1 Events, kubectl describe lists core/v1 ones: show both there.
         objs.extend(
             store
                 .list("events.k8s.io", "events", ns)
                 .into_iter()
-                .map(|e| super::events::to_core(e))
+                .map(super::events::to_core)
                 .filter(|e| lsel.matches(e) && fsel.matches(e)),
         );
     }
     drop(store);
     let rv = rv.to_string();
     if let Some(inc) = as_table {
-        return Ok(json_response(200, &table::table(rt, &objs, &rv, cont.as_deref(), &inc), &[]));
+        return Ok(json_response(
+            200,
+            &table::table(rt, &objs, &rv, cont.as_deref(), &inc),
+            &[],
+        ));
     }
     let mut meta = json!({"resourceVersion": rv});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
     }
-    Ok(json_response(200, &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": objs}), &[]))
+    Ok(json_response(
+        200,
+        &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": objs}),
+        &[],
+    ))
 }
 
 struct WatchFilter {
@@ -342,10 +489,17 @@ impl WatchFilter {
     fn frame(&self, type_: &str, obj: &Value) -> Bytes {
         let obj = for_version(&self.rt, obj.clone());
         let obj = match &self.as_table {
-            Some(inc) => table::table(&self.rt, std::slice::from_ref(&obj), meta_str(&obj, "resourceVersion"), None, inc),
+            Some(inc) => table::table(
+                &self.rt,
+                std::slice::from_ref(&obj),
+                meta_str(&obj, "resourceVersion"),
+                None,
+                inc,
+            ),
             None => obj,
         };
-        let mut line = serde_json::to_vec(&json!({"type": type_, "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": type_, "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -353,7 +507,10 @@ impl WatchFilter {
     /// Translates a change into what this watch sees: an object that stops matching the selector is DELETED
     /// for it, one that starts matching is ADDED.
     fn render(&self, c: &Change) -> Option<Bytes> {
-        if c.group != self.rt.group || c.plural != self.rt.plural || self.ns.as_ref().is_some_and(|ns| *ns != c.namespace) {
+        if c.group != self.rt.group
+            || c.plural != self.rt.plural
+            || self.ns.as_ref().is_some_and(|ns| *ns != c.namespace)
+        {
             return None;
         }
         let now = self.matches(&c.object);
@@ -371,12 +528,19 @@ impl WatchFilter {
 }
 
 fn error_frame(e: &ApiError) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    let mut line =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
 }
 
-fn watch(shared: Arc<Shared>, rt: ResourceType, ns: Option<String>, query: &HashMap<String, String>, as_table: Option<String>) -> ApiResult<Response> {
+fn watch(
+    shared: Arc<Shared>,
+    rt: ResourceType,
+    ns: Option<String>,
+    query: &HashMap<String, String>,
+    as_table: Option<String>,
+) -> ApiResult<Response> {
     let filter = WatchFilter {
         rt,
         ns,
@@ -384,12 +548,22 @@ fn watch(shared: Arc<Shared>, rt: ResourceType, ns: Option<String>, query: &Hash
         fsel: FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))?,
         as_table,
     };
-    let from = match query.get("resourceVersion").filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("resourceVersion: invalid value {s:?}")))?),
-        None => None,
-    };
-    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(Duration::from_secs).unwrap_or(Duration::from_secs(1800));
-    let bookmarks = matches!(query.get("allowWatchBookmarks").map(String::as_str), Some("true" | "1"));
+    let from =
+        match query.get("resourceVersion").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("resourceVersion: invalid value {s:?}"))
+            })?),
+            None => None,
+        };
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let bookmarks = matches!(
+        query.get("allowWatchBookmarks").map(String::as_str),
+        Some("true" | "1")
+    );
     let (tx, mut rx_body) = tokio::sync::mpsc::channel::<Bytes>(256);
     let mut initial = Vec::new();
     let mut expired = false;
@@ -399,16 +573,29 @@ fn watch(shared: Arc<Shared>, rt: ResourceType, ns: Option<String>, query: &Hash
         match from {
             None | Some(0) => {
                 for ((g, p, n, _), o) in &store.objects {
-                    if *g == filter.rt.group && *p == filter.rt.plural && filter.ns.as_ref().is_none_or(|ns| ns == n) && filter.matches(o) {
+                    if *g == filter.rt.group
+                        && *p == filter.rt.plural
+                        && filter.ns.as_ref().is_none_or(|ns| ns == n)
+                        && filter.matches(o)
+                    {
                         initial.push(filter.frame("ADDED", o));
                     }
                 }
             }
             Some(rv) if rv < store.compacted => {
                 expired = true;
-                initial.push(error_frame(&ApiError::expired(format!("too old resource version: {rv} ({})", store.compacted))));
+                initial.push(error_frame(&ApiError::expired(format!(
+                    "too old resource version: {rv} ({})",
+                    store.compacted
+                ))));
             }
-            Some(rv) => initial.extend(store.history.iter().filter(|c| c.rv > rv).filter_map(|c| filter.render(c))),
+            Some(rv) => initial.extend(
+                store
+                    .history
+                    .iter()
+                    .filter(|c| c.rv > rv)
+                    .filter_map(|c| filter.render(c)),
+            ),
         }
         (events, store.rv)
     };
@@ -453,7 +640,11 @@ fn watch(shared: Arc<Shared>, rt: ResourceType, ns: Option<String>, query: &Hash
             }
         }
     });
-    let stream = futures::stream::poll_fn(move |cx| rx_body.poll_recv(cx).map(|o| o.map(Ok::<_, std::convert::Infallible>)));
+    let stream = futures::stream::poll_fn(move |cx| {
+        rx_body
+            .poll_recv(cx)
+            .map(|o| o.map(Ok::<_, std::convert::Infallible>))
+    });
     Ok(Response::builder()
         .status(200)
         .header(header::CONTENT_TYPE, "application/json")

@@ -4,8 +4,8 @@
 
 mod admission;
 mod discovery;
-mod events;
 pub mod error;
+mod events;
 mod http;
 mod openapi;
 pub mod patch;
@@ -39,7 +39,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { history_limit: 10_000, bookmark_interval: Duration::from_secs(5), deployment_controller: true }
+        Options {
+            history_limit: 10_000,
+            bookmark_interval: Duration::from_secs(5),
+            deployment_controller: true,
+        }
     }
 }
 
@@ -78,8 +82,16 @@ impl Shared {
     /// Logs the request; returns an injected fault's status code if one matches.
     fn record(&self, method: &Method, path: &str, query: &str, content_type: &str) -> Option<u16> {
         let mut h = self.hooks.lock().expect("hooks lock");
-        h.requests.push(RequestRecord { method: method.to_string(), path: path.into(), query: query.into(), content_type: content_type.into() });
-        let i = h.faults.iter().position(|f| f.path == path && f.method.as_ref().is_none_or(|m| m == method))?;
+        h.requests.push(RequestRecord {
+            method: method.to_string(),
+            path: path.into(),
+            query: query.into(),
+            content_type: content_type.into(),
+        });
+        let i = h
+            .faults
+            .iter()
+            .position(|f| f.path == path && f.method.as_ref().is_none_or(|m| m == method))?;
         let code = h.faults[i].code;
         h.faults[i].remaining -= 1;
         if h.faults[i].remaining == 0 {
@@ -125,7 +137,9 @@ impl ApiServer {
     }
 
     pub fn router(&self) -> Router {
-        Router::new().fallback(http::handle).with_state(self.shared.clone())
+        Router::new()
+            .fallback(http::handle)
+            .with_state(self.shared.clone())
     }
 
     /// A kube client that talks to this server in-process (no socket).
@@ -134,7 +148,10 @@ impl ApiServer {
     }
 
     /// Serves over plain HTTP until the task is dropped/aborted. `addr` port 0 picks a free port.
-    pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let router = self.router();
@@ -147,19 +164,31 @@ impl ApiServer {
     /// Inserts an object directly: no admission, status kept as given, server fields filled in.
     pub fn seed(&self, mut obj: Value) -> Result<Value, ApiError> {
         let mut store = self.shared.store.lock().expect("store lock");
-        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-        let rt = store
-            .registry
-            .by_kind(&av, &kind)
-            .cloned()
-            .ok_or_else(|| ApiError::bad_request(format!("no resource serves apiVersion {av:?} kind {kind:?}: apply its CRD first")))?;
+        let av = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let rt = store.registry.by_kind(&av, &kind).cloned().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no resource serves apiVersion {av:?} kind {kind:?}: apply its CRD first"
+            ))
+        })?;
         let name = store::meta_str(&obj, "name").to_string();
         if name.is_empty() {
-            return Err(ApiError::invalid(format!("{kind}: metadata.name: Required value")));
+            return Err(ApiError::invalid(format!(
+                "{kind}: metadata.name: Required value"
+            )));
         }
         let ns = if rt.namespaced {
-            Some(store::meta_str(&obj, "namespace").to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into())
+            Some(store::meta_str(&obj, "namespace").to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".into())
         } else {
             String::new()
         };
@@ -182,12 +211,22 @@ impl ApiServer {
 
     /// Seeds every document of a (multi-document) YAML or JSON text.
     pub fn seed_yaml(&self, text: &str) -> Result<Vec<Value>, ApiError> {
-        let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| ApiError::bad_request(format!("seed YAML: {e}")))?;
-        docs.into_iter().filter(|d| d.is_object()).map(|d| self.seed(d)).collect()
+        let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+            .map_err(|e| ApiError::bad_request(format!("seed YAML: {e}")))?;
+        docs.into_iter()
+            .filter(|d| d.is_object())
+            .map(|d| self.seed(d))
+            .collect()
     }
 
     /// The stored object, for assertions (`api_version` as in the object, e.g. "apps/v1").
-    pub fn object(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
         let store = self.shared.store.lock().expect("store lock");
         let rt = store.registry.by_kind(api_version, kind)?;
         store.get(&key_of(rt, namespace, name)).cloned()
@@ -196,33 +235,67 @@ impl ApiServer {
     /// Every stored object of a kind, in all namespaces.
     pub fn objects(&self, api_version: &str, kind: &str) -> Vec<Value> {
         let store = self.shared.store.lock().expect("store lock");
-        let Some(rt) = store.registry.by_kind(api_version, kind) else { return vec![] };
-        store.list(&rt.group, &rt.plural, None).into_iter().cloned().collect()
+        let Some(rt) = store.registry.by_kind(api_version, kind) else {
+            return vec![];
+        };
+        store
+            .list(&rt.group, &rt.plural, None)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.hooks.lock().expect("hooks lock").requests.clone()
+        self.shared
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .requests
+            .clone()
     }
 
     pub fn clear_requests(&self) {
-        self.shared.hooks.lock().expect("hooks lock").requests.clear();
+        self.shared
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .requests
+            .clear();
     }
 
     /// The next `times` requests to exactly `path` (and `method`, if given) fail with `code` as a Status.
     pub fn inject_fault(&self, method: Option<Method>, path: &str, code: u16, times: u32) {
         if times > 0 {
-            self.shared.hooks.lock().expect("hooks lock").faults.push(Fault { method, path: path.into(), code, remaining: times });
+            self.shared
+                .hooks
+                .lock()
+                .expect("hooks lock")
+                .faults
+                .push(Fault {
+                    method,
+                    path: path.into(),
+                    code,
+                    remaining: times,
+                });
         }
     }
 
     pub fn set_deployment_controller(&self, on: bool) {
-        self.shared.store.lock().expect("store lock").deployment_controller = on;
+        self.shared
+            .store
+            .lock()
+            .expect("store lock")
+            .deployment_controller = on;
     }
 
     /// Where admission calls to `clientConfig.service` `name.namespace` go (there is no cluster DNS).
     pub fn set_service_address(&self, service: &str, addr: SocketAddr) {
         let key = service.trim_end_matches(".svc").to_string();
-        self.shared.services.lock().expect("services lock").insert(key, addr);
+        self.shared
+            .services
+            .lock()
+            .expect("services lock")
+            .insert(key, addr);
     }
 
     /// Forgets the watch history: watches resuming from an older resourceVersion get 410 Expired.

@@ -20,7 +20,9 @@ impl PatchKind {
             "application/json-patch+json" => Ok(Self::Json),
             "application/merge-patch+json" => Ok(Self::Merge),
             "application/strategic-merge-patch+json" => Ok(Self::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => Ok(Self::Apply),
+            "application/apply-patch+yaml"
+            | "application/apply-patch+json"
+            | "application/apply-patch+cbor" => Ok(Self::Apply),
             other => Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
@@ -39,11 +41,17 @@ pub fn parse_body(kind: PatchKind, body: &[u8]) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),
         Err(e) if kind == PatchKind::Apply => {
-            let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("apply patch body is not UTF-8"))?;
-            serde_saphyr::from_str::<Value>(text)
-                .map_err(|y| ApiError::bad_request(format!("error decoding apply patch as JSON ({e}) or YAML ({y})")))
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("apply patch body is not UTF-8"))?;
+            serde_saphyr::from_str::<Value>(text).map_err(|y| {
+                ApiError::bad_request(format!(
+                    "error decoding apply patch as JSON ({e}) or YAML ({y})"
+                ))
+            })
         }
-        Err(e) => Err(ApiError::bad_request(format!("error decoding patch body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "error decoding patch body: {e}"
+        ))),
     }
 }
 
@@ -56,7 +64,9 @@ pub fn apply(kind: PatchKind, target: &mut Value, patch: &Value) -> Result<(), A
         }
         PatchKind::Strategic => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "strategic merge patch must be a JSON object",
+                ));
             }
             strategic(target, patch);
             Ok(())
@@ -67,8 +77,8 @@ pub fn apply(kind: PatchKind, target: &mut Value, patch: &Value) -> Result<(), A
 /// RFC 6902, except that `test` of a missing path against `null` succeeds, as in kube-apiserver
 /// (kube-runtime's `finalizer()` relies on it for the first finalizer).
 fn json_patch(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
-    let ops: Vec<PatchOperation> =
-        serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+    let ops: Vec<PatchOperation> = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     let mut doc = target.clone();
     for (i, op) in ops.iter().enumerate() {
         if let PatchOperation::Test(t) = op {
@@ -91,7 +101,12 @@ fn json_patch(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
 /// The merge key of a list field (Kubernetes `patchMergeKey`), for the lists kubectl's patches touch.
 fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "conditions" => "type",
@@ -212,7 +227,11 @@ mod tests {
         assert_eq!(o["metadata"]["finalizers"], json!(["f"]));
         let e = apply(PatchKind::Json, &mut o, &p).unwrap_err();
         assert_eq!(e.code, 422);
-        assert_eq!(o["metadata"]["finalizers"], json!(["f"]), "a failed patch leaves the object as it was");
+        assert_eq!(
+            o["metadata"]["finalizers"],
+            json!(["f"]),
+            "a failed patch leaves the object as it was"
+        );
     }
 
     #[test]
@@ -227,9 +246,16 @@ mod tests {
         let c = &o["spec"]["template"]["spec"]["containers"];
         assert_eq!(c[0]["image"], "web:2");
         assert_eq!(c[1]["image"], "side:1");
-        assert_eq!(c[0]["ports"], json!([{"containerPort":80,"name":"http"},{"containerPort":81}]));
+        assert_eq!(
+            c[0]["ports"],
+            json!([{"containerPort":80,"name":"http"},{"containerPort":81}])
+        );
         assert_eq!(c[0]["env"], json!([{"name":"B","value":"2"}]));
-        assert!(o["spec"]["template"]["spec"].get("$setElementOrder/containers").is_none());
+        assert!(
+            o["spec"]["template"]["spec"]
+                .get("$setElementOrder/containers")
+                .is_none()
+        );
     }
 
     #[test]
@@ -241,7 +267,11 @@ mod tests {
 
     #[test]
     fn apply_body_may_be_yaml() {
-        let v = parse_body(PatchKind::Apply, b"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n").unwrap();
+        let v = parse_body(
+            PatchKind::Apply,
+            b"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n",
+        )
+        .unwrap();
         assert_eq!(v["data"]["a"], "b");
         assert!(parse_body(PatchKind::Merge, b"a: b").is_err());
     }

@@ -34,11 +34,19 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
     /// `deployments.apps`, the name Kubernetes uses in error messages.
     pub fn qualified(&self) -> String {
-        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 }
 
@@ -47,7 +55,14 @@ pub struct Registry {
     types: BTreeMap<(String, String, String), ResourceType>,
 }
 
-fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool, status: bool) -> ResourceType {
+fn builtin(
+    group: &str,
+    version: &str,
+    plural: &str,
+    kind: &str,
+    namespaced: bool,
+    status: bool,
+) -> ResourceType {
     ResourceType {
         group: group.into(),
         version: version.into(),
@@ -70,56 +85,170 @@ impl Registry {
         let mut add = |mut t: ResourceType, short: &[&str], scale: bool| {
             t.short_names = short.iter().map(|s| s.to_string()).collect();
             t.scale = scale;
-            if ["deployments", "daemonsets", "statefulsets", "replicasets", "pods", "services"].contains(&t.plural.as_str()) {
+            if [
+                "deployments",
+                "daemonsets",
+                "statefulsets",
+                "replicasets",
+                "pods",
+                "services",
+            ]
+            .contains(&t.plural.as_str())
+            {
                 t.categories = vec!["all".into()];
             }
             r.insert(t);
         };
-        add(builtin("", "v1", "namespaces", "Namespace", false, true), &["ns"], false);
-        add(builtin("", "v1", "services", "Service", true, true), &["svc"], false);
-        add(builtin("", "v1", "configmaps", "ConfigMap", true, false), &["cm"], false);
-        add(builtin("", "v1", "secrets", "Secret", true, false), &[], false);
-        add(builtin("", "v1", "events", "Event", true, false), &["ev"], false);
+        add(
+            builtin("", "v1", "namespaces", "Namespace", false, true),
+            &["ns"],
+            false,
+        );
+        add(
+            builtin("", "v1", "services", "Service", true, true),
+            &["svc"],
+            false,
+        );
+        add(
+            builtin("", "v1", "configmaps", "ConfigMap", true, false),
+            &["cm"],
+            false,
+        );
+        add(
+            builtin("", "v1", "secrets", "Secret", true, false),
+            &[],
+            false,
+        );
+        add(
+            builtin("", "v1", "events", "Event", true, false),
+            &["ev"],
+            false,
+        );
         add(builtin("", "v1", "pods", "Pod", true, true), &["po"], false);
-        add(builtin("", "v1", "serviceaccounts", "ServiceAccount", true, false), &["sa"], false);
-        add(builtin("", "v1", "endpoints", "Endpoints", true, false), &["ep"], false);
-        add(builtin("apps", "v1", "deployments", "Deployment", true, true), &["deploy"], true);
-        add(builtin("apps", "v1", "daemonsets", "DaemonSet", true, true), &["ds"], false);
-        add(builtin("apps", "v1", "statefulsets", "StatefulSet", true, true), &["sts"], true);
-        add(builtin("apps", "v1", "replicasets", "ReplicaSet", true, true), &["rs"], true);
-        add(builtin("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true), &["hpa"], false);
-        add(builtin("events.k8s.io", "v1", "events", "Event", true, false), &["ev"], false);
-        add(builtin("coordination.k8s.io", "v1", "leases", "Lease", true, false), &[], false);
         add(
-            builtin("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, false),
+            builtin("", "v1", "serviceaccounts", "ServiceAccount", true, false),
+            &["sa"],
+            false,
+        );
+        add(
+            builtin("", "v1", "endpoints", "Endpoints", true, false),
+            &["ep"],
+            false,
+        );
+        add(
+            builtin("apps", "v1", "deployments", "Deployment", true, true),
+            &["deploy"],
+            true,
+        );
+        add(
+            builtin("apps", "v1", "daemonsets", "DaemonSet", true, true),
+            &["ds"],
+            false,
+        );
+        add(
+            builtin("apps", "v1", "statefulsets", "StatefulSet", true, true),
+            &["sts"],
+            true,
+        );
+        add(
+            builtin("apps", "v1", "replicasets", "ReplicaSet", true, true),
+            &["rs"],
+            true,
+        );
+        add(
+            builtin(
+                "autoscaling",
+                "v2",
+                "horizontalpodautoscalers",
+                "HorizontalPodAutoscaler",
+                true,
+                true,
+            ),
+            &["hpa"],
+            false,
+        );
+        add(
+            builtin("events.k8s.io", "v1", "events", "Event", true, false),
+            &["ev"],
+            false,
+        );
+        add(
+            builtin("coordination.k8s.io", "v1", "leases", "Lease", true, false),
             &[],
             false,
         );
         add(
-            builtin("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false, false),
+            builtin(
+                "admissionregistration.k8s.io",
+                "v1",
+                "mutatingwebhookconfigurations",
+                "MutatingWebhookConfiguration",
+                false,
+                false,
+            ),
             &[],
             false,
         );
-        add(builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, true), &["crd", "crds"], false);
-        add(builtin("networking.k8s.io", "v1", "ingresses", "Ingress", true, true), &["ing"], false);
+        add(
+            builtin(
+                "admissionregistration.k8s.io",
+                "v1",
+                "validatingwebhookconfigurations",
+                "ValidatingWebhookConfiguration",
+                false,
+                false,
+            ),
+            &[],
+            false,
+        );
+        add(
+            builtin(
+                "apiextensions.k8s.io",
+                "v1",
+                "customresourcedefinitions",
+                "CustomResourceDefinition",
+                false,
+                true,
+            ),
+            &["crd", "crds"],
+            false,
+        );
+        add(
+            builtin(
+                "networking.k8s.io",
+                "v1",
+                "ingresses",
+                "Ingress",
+                true,
+                true,
+            ),
+            &["ing"],
+            false,
+        );
         r
     }
 
     fn insert(&mut self, t: ResourceType) {
-        self.types.insert((t.group.clone(), t.version.clone(), t.plural.clone()), t);
+        self.types
+            .insert((t.group.clone(), t.version.clone(), t.plural.clone()), t);
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.get(&(group.to_string(), version.to_string(), plural.to_string()))
+        self.types
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
     }
 
     /// Any served version of a group/resource (storage is shared across versions).
     pub fn any_version(&self, group: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.values().find(|t| t.group == group && t.plural == plural)
+        self.types
+            .values()
+            .find(|t| t.group == group && t.plural == plural)
     }
 
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceType> {
-        self.types.values().find(|t| t.api_version() == api_version && t.kind == kind)
+        self.types
+            .values()
+            .find(|t| t.api_version() == api_version && t.kind == kind)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &ResourceType> {
@@ -141,36 +270,78 @@ impl Registry {
 
     /// Registers every served version of a CRD; replaces what an earlier version of the same CRD registered.
     pub fn register_crd(&mut self, crd: &Value) -> Result<(), String> {
-        let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let spec = crd.get("spec").ok_or("spec: Required value")?;
-        let group = spec.get("group").and_then(Value::as_str).ok_or("spec.group: Required value")?;
+        let group = spec
+            .get("group")
+            .and_then(Value::as_str)
+            .ok_or("spec.group: Required value")?;
         let names = spec.get("names").ok_or("spec.names: Required value")?;
-        let plural = names.get("plural").and_then(Value::as_str).ok_or("spec.names.plural: Required value")?;
-        let kind = names.get("kind").and_then(Value::as_str).ok_or("spec.names.kind: Required value")?;
-        let singular = names.get("singular").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| kind.to_lowercase());
+        let plural = names
+            .get("plural")
+            .and_then(Value::as_str)
+            .ok_or("spec.names.plural: Required value")?;
+        let kind = names
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or("spec.names.kind: Required value")?;
+        let singular = names
+            .get("singular")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| kind.to_lowercase());
         let strings = |v: Option<&Value>| -> Vec<String> {
-            v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+            v.and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let short_names = strings(names.get("shortNames"));
         let categories = strings(names.get("categories"));
         let namespaced = match spec.get("scope").and_then(Value::as_str) {
             Some("Namespaced") => true,
             Some("Cluster") => false,
-            other => return Err(format!("spec.scope: Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\"")),
+            other => {
+                return Err(format!(
+                    "spec.scope: Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""
+                ));
+            }
         };
-        let versions = spec.get("versions").and_then(Value::as_array).ok_or("spec.versions: Required value")?;
+        let versions = spec
+            .get("versions")
+            .and_then(Value::as_array)
+            .ok_or("spec.versions: Required value")?;
         if versions.is_empty() {
             return Err("spec.versions: Invalid value: must have exactly one version marked as storage version".into());
         }
-        if !plural.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || plural.is_empty() {
-            return Err(format!("spec.names.plural: Invalid value: {plural:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"));
+        if !plural
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || plural.is_empty()
+        {
+            return Err(format!(
+                "spec.names.plural: Invalid value: {plural:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"
+            ));
         }
         if name != format!("{plural}.{group}") {
-            return Err(format!("metadata.name: Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"));
+            return Err(format!(
+                "metadata.name: Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"
+            ));
         }
         self.unregister_crd(&name);
         for v in versions {
-            let vname = v.get("name").and_then(Value::as_str).ok_or("spec.versions[].name: Required value")?;
+            let vname = v
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or("spec.versions[].name: Required value")?;
             if v.get("served").and_then(Value::as_bool) == Some(false) {
                 continue;
             }
@@ -181,12 +352,32 @@ impl Registry {
                 .map(|cols| {
                     cols.iter()
                         .map(|c| PrinterColumn {
-                            name: c.get("name").and_then(Value::as_str).unwrap_or_default().into(),
-                            type_: c.get("type").and_then(Value::as_str).unwrap_or("string").into(),
-                            format: c.get("format").and_then(Value::as_str).unwrap_or_default().into(),
-                            description: c.get("description").and_then(Value::as_str).unwrap_or_default().into(),
+                            name: c
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
+                            type_: c
+                                .get("type")
+                                .and_then(Value::as_str)
+                                .unwrap_or("string")
+                                .into(),
+                            format: c
+                                .get("format")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
+                            description: c
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
                             priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
-                            json_path: c.get("jsonPath").and_then(Value::as_str).unwrap_or_default().into(),
+                            json_path: c
+                                .get("jsonPath")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
                         })
                         .collect()
                 })

@@ -32,7 +32,10 @@ fn split_top(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn set_values(rest: &str, whole: &str) -> Result<Vec<String>, ApiError> {
@@ -41,7 +44,11 @@ fn set_values(rest: &str, whole: &str) -> Result<Vec<String>, ApiError> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement {whole:?}: expected a parenthesised value list, e.g. `env in (a,b)`")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -80,10 +87,25 @@ impl LabelSelector {
                 reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or_default().into()));
             }
         }
-        for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-            let values: Vec<String> =
-                e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+        for e in sel
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
             match e.get("operator").and_then(Value::as_str) {
                 Some("In") => reqs.push(Req::In(key, values)),
                 Some("NotIn") => reqs.push(Req::NotIn(key, values)),
@@ -159,7 +181,11 @@ fn field_string(obj: &Value, path: &str) -> String {
 /// Evaluates the simple JSONPath subset used by printer columns: `.a.b`, `.a[0].b`, `.metadata.labels.x\.y`? no —
 /// dotted fields and numeric indexes only.
 pub fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
-    let path = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('$');
+    let path = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim_start_matches('$');
     let mut cur = obj;
     for seg in path.split('.').filter(|s| !s.is_empty()) {
         let (name, idx) = match seg.split_once('[') {
@@ -195,16 +221,29 @@ mod tests {
             ("!missing,app in (web),tier=fe", true),
             ("missing notin (x)", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("app in web").is_err());
     }
 
     #[test]
     fn field_selector_paths() {
-        let o = json!({"metadata":{"name":"a","namespace":"ns"},"involvedObject":{"kind":"Canary"}});
-        assert!(FieldSelector::parse("metadata.name=a,involvedObject.kind==Canary").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("metadata.namespace!=ns").unwrap().matches(&o));
+        let o =
+            json!({"metadata":{"name":"a","namespace":"ns"},"involvedObject":{"kind":"Canary"}});
+        assert!(
+            FieldSelector::parse("metadata.name=a,involvedObject.kind==Canary")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.namespace!=ns")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("spec.missing=").unwrap().matches(&o));
         assert!(FieldSelector::parse("nonsense").is_err());
     }
@@ -213,7 +252,10 @@ mod tests {
     fn json_path_subset() {
         let o = json!({"status":{"conditions":[{"type":"Promoted"}],"canaryWeight":10}});
         assert_eq!(json_path(&o, ".status.canaryWeight"), Some(&json!(10)));
-        assert_eq!(json_path(&o, ".status.conditions[0].type"), Some(&json!("Promoted")));
+        assert_eq!(
+            json_path(&o, ".status.conditions[0].type"),
+            Some(&json!("Promoted"))
+        );
         assert_eq!(json_path(&o, ".status.nope"), None);
     }
 }

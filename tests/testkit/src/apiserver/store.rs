@@ -57,11 +57,16 @@ pub struct Store {
 }
 
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or_default()
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn meta_mut(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
@@ -78,11 +83,20 @@ pub fn meta_mut(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
 
 pub fn key_of(rt: &ResourceType, ns: &str, name: &str) -> ObjKey {
     let ns = if rt.namespaced { ns } else { "" };
-    (rt.group.clone(), rt.plural.clone(), ns.to_string(), name.to_string())
+    (
+        rt.group.clone(),
+        rt.plural.clone(),
+        ns.to_string(),
+        name.to_string(),
+    )
 }
 
 impl Store {
-    pub fn new(history_limit: usize, deployment_controller: bool, tx: broadcast::Sender<Arc<Change>>) -> Self {
+    pub fn new(
+        history_limit: usize,
+        deployment_controller: bool,
+        tx: broadcast::Sender<Arc<Change>>,
+    ) -> Self {
         Store {
             rv: 1,
             objects: BTreeMap::new(),
@@ -106,14 +120,23 @@ impl Store {
         let t = jiff::Timestamp::now().as_nanosecond() as u128;
         let x = t ^ ((self.uid_counter as u128) << 64) ^ 0x5e71_0000_0000_0000_0000_0000_0000_0000;
         let h = format!("{x:032x}");
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 
     /// A `generateName` suffix: 5 characters from the kube alphabet, unique in this store.
     pub fn name_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         self.uid_counter += 1;
-        let mut n = (jiff::Timestamp::now().as_nanosecond() as u64).wrapping_mul(6364136223846793005) ^ self.uid_counter;
+        let mut n = (jiff::Timestamp::now().as_nanosecond() as u64)
+            .wrapping_mul(6364136223846793005)
+            ^ self.uid_counter;
         (0..5)
             .map(|_| {
                 let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
@@ -165,7 +188,11 @@ impl Store {
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let old = self.objects.insert(key.clone(), obj.clone());
-        let type_ = if old.is_some() { EventType::Modified } else { EventType::Added };
+        let type_ = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
         self.emit(&key, type_, obj.clone(), old);
         if key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions" {
             self.crd_written(&key);
@@ -193,7 +220,10 @@ impl Store {
     /// Deletes an object the way DELETE does: with finalizers it only gets a deletionTimestamp.
     pub fn delete(&mut self, key: &ObjKey) -> Option<Value> {
         let obj = self.objects.get(key)?.clone();
-        let has_finalizers = obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        let has_finalizers = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
         if has_finalizers {
             if obj.pointer("/metadata/deletionTimestamp").is_some() {
                 return Some(obj);
@@ -216,7 +246,10 @@ impl Store {
             .filter(|(_, o)| {
                 o.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid)))
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
+                    })
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -226,7 +259,9 @@ impl Store {
     }
 
     fn crd_written(&mut self, key: &ObjKey) {
-        let Some(crd) = self.objects.get(key).cloned() else { return };
+        let Some(crd) = self.objects.get(key).cloned() else {
+            return;
+        };
         if self.registry.register_crd(&crd).is_err() {
             return;
         }
@@ -242,7 +277,12 @@ impl Store {
                 {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now_rfc3339()},
             ],
         });
-        let same = crd.get("status").map(|s| s.get("acceptedNames") == want.get("acceptedNames") && s.get("conditions").is_some()).unwrap_or(false);
+        let same = crd
+            .get("status")
+            .map(|s| {
+                s.get("acceptedNames") == want.get("acceptedNames") && s.get("conditions").is_some()
+            })
+            .unwrap_or(false);
         if !same {
             let mut updated = crd;
             updated["status"] = want;
@@ -253,9 +293,22 @@ impl Store {
     fn crd_deleted(&mut self, crd: &Value) {
         let name = meta_str(crd, "name").to_string();
         self.registry.unregister_crd(&name);
-        let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_string();
-        let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_string();
-        let keys: Vec<ObjKey> = self.objects.keys().filter(|k| k.0 == group && k.1 == plural).cloned().collect();
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let keys: Vec<ObjKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.0 == group && k.1 == plural)
+            .cloned()
+            .collect();
         for k in keys {
             self.remove(&k);
         }
@@ -268,26 +321,44 @@ impl Store {
         if !self.deployment_controller || key.0 != "apps" || key.1 != "deployments" {
             return;
         }
-        let Some(d) = self.objects.get(key).cloned() else { return };
+        let Some(d) = self.objects.get(key).cloned() else {
+            return;
+        };
         if d.pointer("/metadata/deletionTimestamp").is_some() {
             return;
         }
-        let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let paused = d.pointer("/spec/paused").and_then(Value::as_bool).unwrap_or(false);
+        let replicas = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let paused = d
+            .pointer("/spec/paused")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let template = d.pointer("/spec/template").cloned().unwrap_or(Value::Null);
         if !paused {
             self.rolled_out.insert(key.clone(), template.clone());
         }
         let rolled = self.rolled_out.get(key);
         let running = if rolled.is_some() { replicas } else { 0 };
-        let updated = if rolled == Some(&template) { replicas } else { 0 };
-        let generation = d.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let updated = if rolled == Some(&template) {
+            replicas
+        } else {
+            0
+        };
+        let generation = d
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         let old_status = d.get("status").cloned().unwrap_or(json!({}));
         let cond_time = |t: &str| {
             old_status
                 .get("conditions")
                 .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(t)))
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+                })
                 .and_then(|c| c.get("lastTransitionTime").cloned())
                 .unwrap_or_else(|| json!(now_rfc3339()))
         };
@@ -301,7 +372,12 @@ impl Store {
         let mut status = serde_json::Map::new();
         status.insert("observedGeneration".into(), json!(generation));
         // Kubernetes omits zero counts.
-        for (field, n) in [("replicas", running), ("updatedReplicas", updated), ("readyReplicas", running), ("availableReplicas", running)] {
+        for (field, n) in [
+            ("replicas", running),
+            ("updatedReplicas", updated),
+            ("readyReplicas", running),
+            ("availableReplicas", running),
+        ] {
             if n != 0 {
                 status.insert(field.into(), json!(n));
             }

@@ -5,45 +5,92 @@ use super::selector::json_path;
 use serde_json::{Value, json};
 
 pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 fn col(name: &str, type_: &str, format: &str, json_path: &str, description: &str) -> PrinterColumn {
-    PrinterColumn { name: name.into(), type_: type_.into(), format: format.into(), description: description.into(), priority: 0, json_path: json_path.into() }
+    PrinterColumn {
+        name: name.into(),
+        type_: type_.into(),
+        format: format.into(),
+        description: description.into(),
+        priority: 0,
+        json_path: json_path.into(),
+    }
 }
 
 /// Columns: NAME, then the CRD's additionalPrinterColumns (or a few built-in defaults), then AGE unless declared.
 fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
-    let mut cols = vec![col("Name", "string", "name", ".metadata.name", "Name must be unique within a namespace.")];
+    let mut cols = vec![col(
+        "Name",
+        "string",
+        "name",
+        ".metadata.name",
+        "Name must be unique within a namespace.",
+    )];
     let extra: Vec<PrinterColumn> = if rt.crd.is_some() {
         rt.columns.clone()
     } else {
         match rt.plural.as_str() {
             "deployments" | "statefulsets" | "replicasets" => vec![
-                col("Ready", "string", "", "@ready", "Number of ready replicas out of the desired ones."),
-                col("Up-to-date", "integer", "", ".status.updatedReplicas", "Replicas updated to the current template."),
-                col("Available", "integer", "", ".status.availableReplicas", "Available replicas."),
+                col(
+                    "Ready",
+                    "string",
+                    "",
+                    "@ready",
+                    "Number of ready replicas out of the desired ones.",
+                ),
+                col(
+                    "Up-to-date",
+                    "integer",
+                    "",
+                    ".status.updatedReplicas",
+                    "Replicas updated to the current template.",
+                ),
+                col(
+                    "Available",
+                    "integer",
+                    "",
+                    ".status.availableReplicas",
+                    "Available replicas.",
+                ),
             ],
             "services" => vec![
                 col("Type", "string", "", ".spec.type", ""),
                 col("Cluster-IP", "string", "", ".spec.clusterIP", ""),
             ],
             "configmaps" => vec![col("Data", "integer", "", "@data", "")],
-            "events" => vec![col("Reason", "string", "", ".reason", ""), col("Message", "string", "", "@message", "")],
+            "events" => vec![
+                col("Reason", "string", "", ".reason", ""),
+                col("Message", "string", "", "@message", ""),
+            ],
             _ => vec![],
         }
     };
-    let declares_age = extra.iter().any(|c| c.json_path == ".metadata.creationTimestamp");
+    let declares_age = extra
+        .iter()
+        .any(|c| c.json_path == ".metadata.creationTimestamp");
     cols.extend(extra);
     if !declares_age {
-        cols.push(col("Age", "date", "", ".metadata.creationTimestamp", "CreationTimestamp"));
+        cols.push(col(
+            "Age",
+            "date",
+            "",
+            ".metadata.creationTimestamp",
+            "CreationTimestamp",
+        ));
     }
     cols
 }
 
 /// kubectl's relative ages: 42s, 3m12s, 17m, 5h3m, 2d.
 pub fn human_age(since: &str) -> String {
-    let Ok(t) = since.parse::<jiff::Timestamp>() else { return "<unknown>".into() };
+    let Ok(t) = since.parse::<jiff::Timestamp>() else {
+        return "<unknown>".into();
+    };
     let s = (jiff::Timestamp::now().as_second() - t.as_second()).max(0);
     match s {
         s if s < 120 => format!("{s}s"),
@@ -58,11 +105,23 @@ pub fn human_age(since: &str) -> String {
 fn cell(obj: &Value, c: &PrinterColumn) -> Value {
     let v = match c.json_path.as_str() {
         "@ready" => {
-            let ready = obj.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0);
-            let want = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let ready = obj
+                .pointer("/status/readyReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let want = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             return json!(format!("{ready}/{want}"));
         }
-        "@data" => return json!(obj.get("data").and_then(Value::as_object).map_or(0, |m| m.len())),
+        "@data" => {
+            return json!(
+                obj.get("data")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len())
+            );
+        }
         "@message" => obj.get("message").or_else(|| obj.get("note")).cloned(),
         p => json_path(obj, p).cloned(),
     };
@@ -79,12 +138,20 @@ fn row(obj: &Value, cols: &[PrinterColumn], include_object: &str) -> Value {
     let object = match include_object {
         "None" => Value::Null,
         "Object" => obj.clone(),
-        _ => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))}),
+        _ => {
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+        }
     };
     json!({"cells": cells, "object": object})
 }
 
-pub fn table(rt: &ResourceType, objs: &[Value], resource_version: &str, cont: Option<&str>, include_object: &str) -> Value {
+pub fn table(
+    rt: &ResourceType,
+    objs: &[Value],
+    resource_version: &str,
+    cont: Option<&str>,
+    include_object: &str,
+) -> Value {
     let cols = columns(rt);
     let defs: Vec<Value> = cols
         .iter()

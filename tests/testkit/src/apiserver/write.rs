@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 pub enum Verb {
     Create(Value),
     Update(Value),
-    Patch { kind: PatchKind, body: Value, field_manager: Option<String> },
+    Patch {
+        kind: PatchKind,
+        body: Value,
+        field_manager: Option<String>,
+    },
     Delete(Option<Value>),
 }
 
@@ -78,7 +82,16 @@ fn shape(rt: &ResourceType, old: Option<&Value>, mut new: Value, sub: Option<&st
     new["kind"] = json!(rt.kind);
     if let Some(old) = old {
         let m = meta_mut(&mut new);
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "resourceVersion", "name", "namespace"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "resourceVersion",
+            "name",
+            "namespace",
+        ] {
             match old.get("metadata").and_then(|om| om.get(f)) {
                 Some(v) => m.insert(f.into(), v.clone()),
                 None => m.remove(f),
@@ -94,8 +107,16 @@ fn webhook_configs(store: &Store, rt: &ResourceType) -> Configs {
     }
     let g = "admissionregistration.k8s.io";
     Configs {
-        mutating: store.list(g, "mutatingwebhookconfigurations", None).into_iter().cloned().collect(),
-        validating: store.list(g, "validatingwebhookconfigurations", None).into_iter().cloned().collect(),
+        mutating: store
+            .list(g, "mutatingwebhookconfigurations", None)
+            .into_iter()
+            .cloned()
+            .collect(),
+        validating: store
+            .list(g, "validatingwebhookconfigurations", None)
+            .into_iter()
+            .cloned()
+            .collect(),
     }
 }
 
@@ -107,7 +128,14 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
     let configs = webhook_configs(store, &t.rt);
     let key = key_of(&t.rt, &t.ns, &t.name);
     let old = store.get(&key).cloned();
-    let prepared = |operation, key, old, new, precondition| Prepared { operation, key, old, new, precondition, configs: configs.clone() };
+    let prepared = |operation, key, old, new, precondition| Prepared {
+        operation,
+        key,
+        old,
+        new,
+        precondition,
+        configs: configs.clone(),
+    };
     match verb {
         Verb::Create(body) => {
             let new = prepare_create(store, t, body.clone())?;
@@ -117,7 +145,9 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
         Verb::Update(body) => {
             let old = old.ok_or_else(|| not_found(t))?;
             if !body.is_object() {
-                return Err(ApiError::bad_request("the request body must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "the request body must be a JSON object",
+                ));
             }
             let body_name = meta_str(body, "name");
             if !body_name.is_empty() && body_name != t.name {
@@ -134,7 +164,11 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
             };
             Ok(prepared("UPDATE", key, Some(old), Some(new), precondition))
         }
-        Verb::Patch { kind, body, field_manager } => {
+        Verb::Patch {
+            kind,
+            body,
+            field_manager,
+        } => {
             if *kind == PatchKind::Apply && field_manager.as_deref().unwrap_or("").is_empty() {
                 return Err(ApiError::bad_request(
                     "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
@@ -157,12 +191,18 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
                 let mut patched = old.clone();
                 patch::apply(*kind, &mut patched, body)?;
                 if !patched.is_object() {
-                    return Err(ApiError::bad_request("the patch turns the object into a non-object"));
+                    return Err(ApiError::bad_request(
+                        "the patch turns the object into a non-object",
+                    ));
                 }
                 patched
             };
             let precondition = rv_of(&new).filter(|rv| Some(rv) != rv_of(&old).as_ref());
-            let new = if t.sub.as_deref() == Some("scale") { new } else { shape(&t.rt, Some(&old), new, t.sub.as_deref()) };
+            let new = if t.sub.as_deref() == Some("scale") {
+                new
+            } else {
+                shape(&t.rt, Some(&old), new, t.sub.as_deref())
+            };
             Ok(prepared("UPDATE", key, Some(old), Some(new), precondition))
         }
         Verb::Delete(options) => {
@@ -174,10 +214,16 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
                 return Err(ApiError::new(
                     409,
                     "Conflict",
-                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&old, "uid")),
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid")
+                    ),
                 ));
             }
-            let precondition = pre.and_then(|p| p.get("resourceVersion")).and_then(Value::as_str).map(str::to_string);
+            let precondition = pre
+                .and_then(|p| p.get("resourceVersion"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             Ok(prepared("DELETE", key, Some(old), None, precondition))
         }
     }
@@ -185,21 +231,37 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
 
 fn prepare_create(store: &mut Store, t: &mut Target, mut body: Value) -> ApiResult<Value> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     let av = t.rt.api_version();
-    if let Some(got) = body.get("apiVersion").and_then(Value::as_str).filter(|g| *g != av) {
+    if let Some(got) = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|g| *g != av)
+    {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({got}) does not match the expected API version ({av})"
         )));
     }
-    if let Some(got) = body.get("kind").and_then(Value::as_str).filter(|g| *g != t.rt.kind) {
-        return Err(ApiError::bad_request(format!("the kind in the data ({got}) does not match the expected kind ({})", t.rt.kind)));
+    if let Some(got) = body
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|g| *g != t.rt.kind)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({got}) does not match the expected kind ({})",
+            t.rt.kind
+        )));
     }
     let body_ns = meta_str(&body, "namespace").to_string();
     if t.rt.namespaced {
         if t.ns.is_empty() {
-            return Err(ApiError::bad_request(format!("{} is namespaced: POST to .../namespaces/NS/{}", t.rt.kind, t.rt.plural)));
+            return Err(ApiError::bad_request(format!(
+                "{} is namespaced: POST to .../namespaces/NS/{}",
+                t.rt.kind, t.rt.plural
+            )));
         }
         if !body_ns.is_empty() && body_ns != t.ns {
             return Err(ApiError::bad_request(
@@ -221,9 +283,11 @@ fn prepare_create(store: &mut Store, t: &mut Target, mut body: Value) -> ApiResu
     if t.rt.group == "apiextensions.k8s.io" {
         let mut probe = body.clone();
         meta_mut(&mut probe).insert("name".into(), json!(name));
-        Registry::default()
-            .register_crd(&probe)
-            .map_err(|e| ApiError::invalid(format!("CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {e}")))?;
+        Registry::default().register_crd(&probe).map_err(|e| {
+            ApiError::invalid(format!(
+                "CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {e}"
+            ))
+        })?;
     }
     let m = meta_mut(&mut body);
     m.insert("name".into(), json!(name));
@@ -247,7 +311,12 @@ pub fn scale_of(obj: &Value) -> Value {
     let selector = obj
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let pick = |f: &str| meta.get(f).cloned().unwrap_or(Value::Null);
@@ -272,7 +341,12 @@ fn scale_update(rt: &ResourceType, old: &Value, scale: &Value) -> ApiResult<Valu
     Ok(shape(rt, Some(old), new, None))
 }
 
-pub fn commit(store: &mut Store, t: &Target, p: Prepared, new: Option<Value>) -> ApiResult<Outcome> {
+pub fn commit(
+    store: &mut Store,
+    t: &Target,
+    p: Prepared,
+    new: Option<Value>,
+) -> ApiResult<Outcome> {
     let current = store.get(&p.key).cloned();
     let base_rv = p.old.as_ref().and_then(rv_of);
     if let Some(pre) = &p.precondition {
@@ -282,7 +356,9 @@ pub fn commit(store: &mut Store, t: &Target, p: Prepared, new: Option<Value>) ->
         }
     }
     match (&p.old, &current) {
-        (None, Some(_)) if p.operation == "CREATE" => return Err(ApiError::already_exists(&t.rt.qualified(), &t.name)),
+        (None, Some(_)) if p.operation == "CREATE" => {
+            return Err(ApiError::already_exists(&t.rt.qualified(), &t.name));
+        }
         (None, Some(_)) | (Some(_), None) => return Ok(Outcome::Retry),
         (Some(_), Some(c)) if rv_of(c) != base_rv => return Ok(Outcome::Retry),
         _ => {}
@@ -294,7 +370,16 @@ pub fn commit(store: &mut Store, t: &Target, p: Prepared, new: Option<Value>) ->
     let mut new = new.ok_or_else(|| ApiError::internal("admission removed the object"))?;
     // Webhooks may have touched server-owned fields; apply the rules again.
     new = match &p.old {
-        Some(old) => shape(&t.rt, Some(old), new, if t.sub.as_deref() == Some("status") { Some("status") } else { None }),
+        Some(old) => shape(
+            &t.rt,
+            Some(old),
+            new,
+            if t.sub.as_deref() == Some("status") {
+                Some("status")
+            } else {
+                None
+            },
+        ),
         None => shape(&t.rt, None, new, None),
     };
     let m = meta_mut(&mut new);
@@ -305,11 +390,20 @@ pub fn commit(store: &mut Store, t: &Target, p: Prepared, new: Option<Value>) ->
             m.insert("generation".into(), json!(1));
         }
         Some(old) => {
-            let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let bump = spec_part(old) != spec_part(&new);
-            meta_mut(&mut new).insert("generation".into(), json!(if bump { generation + 1 } else { generation }));
+            meta_mut(&mut new).insert(
+                "generation".into(),
+                json!(if bump { generation + 1 } else { generation }),
+            );
             if new.pointer("/metadata/deletionTimestamp").is_some()
-                && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty())
+                && new
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|f| f.is_empty())
             {
                 store.objects.insert(p.key.clone(), new);
                 let gone = store.remove(&p.key).ok_or_else(|| not_found(t))?;
