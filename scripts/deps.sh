@@ -2,6 +2,7 @@
 # Later work adds to APT_PACKAGES / PIP_PACKAGES; each entry is "command-to-check:package".
 APT_PACKAGES=()
 APT_PACKAGES+=("hey:hey") # bench/webhook.sh
+APT_PACKAGES+=("openssl:openssl" "curl:curl") # tests/webhook_cli.rs
 APT_PACKAGES+=("nginx:nginx") # bench/loadtest.sh
 APT_PACKAGES+=("wrk:wrk") # bench/loadtest.sh
 PIP_PACKAGES=()

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Throughput and tail latency of `serin webhook` /mutate over TLS keep-alive: hey POSTs a recorded
+# Deployment UPDATE review (a new image on a canary-managed Deployment, so every answer carries the
+# hold patch and a warning) with 50 connections for DURATION seconds (default 10).
+# Goal on a 2-core machine: >= 15,000 reviews/s and p99 <= 2 ms.
+# Usage: bench/webhook.sh [DURATION_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+for tool in hey openssl curl python3; do
+  command -v "$tool" >/dev/null || { echo "bench/webhook.sh: $tool is missing (apt-get install -y $tool)" >&2; exit 2; }
+done
+cargo build --release -p serin >&2
+SERIN=target/release/serin
+
+work=$(mktemp -d)
+server=""
+cleanup() { [[ -n "$server" ]] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -keyout "$work/tls.key" -out "$work/tls.crt" -subj /CN=localhost \
+  -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+# A review as kube-apiserver sends it for `kubectl set image deployment/web web=ghcr.io/acme/web:1.4.3`.
+python3 - "$work/review.json" <<'PY'
+import json, sys
+def deployment(image, rv):
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": "web", "namespace": "prod", "uid": "5e3c1f0a-7d2b-4a8e-9c61-0b9f2d4e7a13",
+            "resourceVersion": rv, "generation": 7, "creationTimestamp": "2026-11-20T09:14:03Z",
+            "labels": {"app": "web", "serin.dev/canary": "web", "app.kubernetes.io/part-of": "shop"},
+            "annotations": {"deployment.kubernetes.io/revision": "6",
+                            "serin.dev/stable-hash": "0123456789abcdef",
+                            "kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\",\"namespace\":\"prod\"}}"},
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "apps/v1",
+                               "time": "2026-11-20T09:14:03Z", "fieldsType": "FieldsV1",
+                               "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:replicas": {}}}}]},
+        "spec": {
+            "replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"creationTimestamp": None, "labels": {"app": "web"},
+                             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9797"}},
+                "spec": {
+                    "containers": [{
+                        "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"name": "http", "containerPort": 9898, "protocol": "TCP"},
+                                  {"name": "http-metrics", "containerPort": 9797, "protocol": "TCP"}],
+                        "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "GOMAXPROCS", "value": "2"}],
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898, "scheme": "HTTP"},
+                                           "periodSeconds": 5, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9898, "scheme": "HTTP"},
+                                          "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                        "resources": {"limits": {"cpu": "1", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "64Mi"}},
+                        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}],
+                    "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                    "securityContext": {}, "schedulerName": "default-scheduler"}}},
+        "status": {"observedGeneration": 6, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}}
+review = {
+    "kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+    "request": {
+        "uid": "3f1c2b7e-0d4a-4c59-8a2e-6b1d9e0f4c21",
+        "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+        "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+        "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+        "requestResource": {"group": "apps", "version": "v1", "resource": "deployments"},
+        "name": "web", "namespace": "prod", "operation": "UPDATE",
+        "userInfo": {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins", "system:authenticated"]},
+        "object": deployment("ghcr.io/acme/web:1.4.3", "184467"),
+        "oldObject": deployment("ghcr.io/acme/web:1.4.2", "184466"),
+        "dryRun": False,
+        "options": {"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-set"}}}
+json.dump(review, open(sys.argv[1], "w"))
+PY
+
+"$SERIN" webhook --standalone --address 127.0.0.1 --port "$port" --log-level error \
+  --tls-cert-file "$work/tls.crt" --tls-key-file "$work/tls.key" 2>"$work/server.log" &
+server=$!
+url="https://127.0.0.1:$port"
+for _ in $(seq 100); do curl -sfk "$url/healthz" >/dev/null && break; sleep 0.1; done
+curl -sfk "$url/healthz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+
+# The answer is the one the benchmark means to measure: allowed, with the hold patch.
+answer=$(curl -sfk -X POST -H 'content-type: application/json' --data-binary @"$work/review.json" "$url/mutate")
+python3 -c 'import json,sys; r=json.loads(sys.argv[1])["response"]; assert r["allowed"] and r["patchType"]=="JSONPatch" and r["warnings"], r' "$answer"
+
+hey -n 5000 -c 50 -m POST -T application/json -D "$work/review.json" "$url/mutate" >/dev/null  # warm-up
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+hey -c 50 -z "${DUR}s" -m POST -T application/json -D "$work/review.json" "$url/mutate" >"$work/hey.txt"
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+
+python3 - "$work/hey.txt" "$(wc -c <"$work/review.json")" "$(nproc)" "$load_before" "$load_after" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p99 = float(re.search(r"99%+ in ([\d.]+) secs", text).group(1)) * 1000
+p50 = float(re.search(r"50%+ in ([\d.]+) secs", text).group(1)) * 1000
+codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", text))
+errors = re.search(r"Error distribution:(.*)", text, re.S)
+print(f"review: Deployment UPDATE, {sys.argv[2]} bytes; hey -c 50 over TLS keep-alive; {sys.argv[3]} cores; "
+      f"load average {sys.argv[4]} before, {sys.argv[5]} after (other work on the machine shares the cores)")
+print(f"status codes: {codes}" + ("; ERRORS:" + errors.group(1).strip() if errors else ""))
+print(f"{'':18}{'measured':>12}{'goal':>12}")
+print(f"{'reviews/s':18}{rps:>12,.0f}{'>= 15,000':>12}  {'ok' if rps >= 15000 else 'BELOW GOAL'}")
+print(f"{'p50 latency (ms)':18}{p50:>12.2f}{'':>12}")
+print(f"{'p99 latency (ms)':18}{p99:>12.2f}{'<= 2.00':>12}  {'ok' if p99 <= 2.0 else 'ABOVE GOAL'}")
+PY
