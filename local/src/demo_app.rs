@@ -195,7 +195,11 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn status(Path(code): Path<String>) -> Response {
-    match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+    match code
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    {
         Some(code) => (code, format!("{{\"status\":{}}}\n", code.as_u16())).into_response(),
         None => (
             StatusCode::BAD_REQUEST,
@@ -216,7 +220,11 @@ async fn delay(Path(d): Path<String>) -> Response {
     match parsed {
         Some(wait) if wait <= Duration::from_secs(600) => {
             tokio::time::sleep(wait).await;
-            (StatusCode::OK, format!("{{\"delay\":{}}}\n", wait.as_secs_f64())).into_response()
+            (
+                StatusCode::OK,
+                format!("{{\"delay\":{}}}\n", wait.as_secs_f64()),
+            )
+                .into_response()
         }
         _ => (
             StatusCode::BAD_REQUEST,

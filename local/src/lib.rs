@@ -2,15 +2,15 @@
 //! router or a real Traefik or nginx, with metrics from the router itself or from Prometheus;
 //! and the demo app that the demo, the tests and the benchmarks run.
 
+pub mod checks;
+pub mod demo;
 pub mod demo_app;
-pub mod router;
 pub mod load;
 pub mod process;
-pub mod stepper;
-pub mod checks;
 pub mod progress;
+pub mod router;
 pub mod session;
-pub mod demo;
+pub mod stepper;
 
 /// The decider local runs use: the minimal stepper until the analysis engine's state machine
 /// lands, then `serin_analysis::tick` (same signature).

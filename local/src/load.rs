@@ -64,20 +64,19 @@ impl LoadSpec {
                 "-n" => spec.requests = Some(num("-n", value("-n")?)? as u64),
                 "-z" => {
                     let v = value("-z")?;
-                    spec.duration = Some(serin_api::duration::parse(&v).map_err(|e| {
-                        LoadError(format!("-z {v:?}: {e} (write e.g. 30s or 1m)"))
-                    })?)
+                    spec.duration =
+                        Some(serin_api::duration::parse(&v).map_err(|e| {
+                            LoadError(format!("-z {v:?}: {e} (write e.g. 30s or 1m)"))
+                        })?)
                 }
-                "-t" => {
-                    spec.timeout = Duration::from_secs_f64(num("-t", value("-t")?)?.max(0.001))
-                }
+                "-t" => spec.timeout = Duration::from_secs_f64(num("-t", value("-t")?)?.max(0.001)),
                 "-m" => spec.method = value("-m")?.to_ascii_uppercase(),
                 "-d" => spec.body = Some(value("-d")?),
                 "-H" => {
                     let v = value("-H")?;
-                    let (k, val) = v.split_once(':').ok_or_else(|| {
-                        LoadError(format!("-H {v:?}: write \"Name: value\""))
-                    })?;
+                    let (k, val) = v
+                        .split_once(':')
+                        .ok_or_else(|| LoadError(format!("-H {v:?}: write \"Name: value\"")))?;
                     spec.headers.push((k.trim().into(), val.trim().into()));
                 }
                 "-T" => spec.headers.push(("content-type".into(), value("-T")?)),

@@ -12,7 +12,9 @@ use tokio::process::{Child, Command};
 pub enum ProcessError {
     #[error("{flag}: {reason}")]
     Command { flag: String, reason: String },
-    #[error("{what} did not become ready at {url} within {secs}s: {last} (check the command and that it listens on {{port}})")]
+    #[error(
+        "{what} did not become ready at {url} within {secs}s: {last} (check the command and that it listens on {{port}})"
+    )]
     NotReady {
         what: String,
         url: String,
@@ -28,7 +30,8 @@ pub enum ProcessError {
 /// A free TCP port on 127.0.0.1 (bound then released: another process could take it in
 /// between, which is acceptable for local runs and tests).
 pub fn free_port() -> Result<u16, ProcessError> {
-    let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).map_err(ProcessError::Port)?;
+    let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .map_err(ProcessError::Port)?;
     l.local_addr().map(|a| a.port()).map_err(ProcessError::Port)
 }
 

@@ -37,7 +37,10 @@ impl Reporter {
     /// JSON when stdout is not a terminal.
     pub fn stdout() -> Self {
         use std::io::IsTerminal;
-        Self::new(!std::io::stdout().is_terminal(), Box::new(std::io::stdout()))
+        Self::new(
+            !std::io::stdout().is_terminal(),
+            Box::new(std::io::stdout()),
+        )
     }
 
     pub fn is_json(&self) -> bool {

@@ -58,10 +58,14 @@ impl PrometheusServer {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while wait_http(&format!("{url}/-/ready")).await.is_err() {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(RouterError::Process(format!("prometheus exited at start ({status})")));
+                return Err(RouterError::Process(format!(
+                    "prometheus exited at start ({status})"
+                )));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(RouterError::Process("prometheus not ready within 30s".into()));
+                return Err(RouterError::Process(
+                    "prometheus not ready within 30s".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -81,7 +81,9 @@ async fn backend(
 
 fn needs_prometheus(spec: &CanarySpec, router: RouterKind) -> bool {
     spec.metrics().iter().any(|m| {
-        m.template_ref.is_some() || m.query.is_some() || (m.is_builtin() && router != RouterKind::Embedded)
+        m.template_ref.is_some()
+            || m.query.is_some()
+            || (m.is_builtin() && router != RouterKind::Embedded)
     })
 }
 
@@ -92,8 +94,13 @@ pub async fn run(
     reporter: &mut Reporter,
     stop: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<Finished, RunError> {
-    let (primary_url, primary_proc) =
-        backend("primary", &opts.primary, &opts.ready_path, opts.ready_timeout).await?;
+    let (primary_url, primary_proc) = backend(
+        "primary",
+        &opts.primary,
+        &opts.ready_path,
+        opts.ready_timeout,
+    )
+    .await?;
     let (canary_url, canary_proc) =
         backend("canary", &opts.canary, &opts.ready_path, opts.ready_timeout).await?;
     let router = match opts.router {
@@ -105,26 +112,37 @@ pub async fn run(
             AnyRouter::Embedded(EmbeddedRouter::start(addr, &primary_url, &canary_url).await?)
         }
         RouterKind::Traefik => AnyRouter::Traefik(
-            TraefikRouter::start(&opts.listen, opts.spec.service_name(), &primary_url, &canary_url)
-                .await?,
+            TraefikRouter::start(
+                &opts.listen,
+                opts.spec.service_name(),
+                &primary_url,
+                &canary_url,
+            )
+            .await?,
         ),
     };
     let mut own_prometheus = None;
     let prometheus = match &opts.metrics_server {
-        Some(url) => Some(Prometheus::new(url).map_err(|e| RunError::MetricsServer(e.to_string()))?),
+        Some(url) => {
+            Some(Prometheus::new(url).map_err(|e| RunError::MetricsServer(e.to_string()))?)
+        }
         None if needs_prometheus(&opts.spec, opts.router) => {
             let targets = match &router {
                 AnyRouter::Traefik(t) => vec![t.metrics_target()],
                 AnyRouter::Embedded(_) => Vec::new(),
             };
             let server = PrometheusServer::start("serin-router", &targets).await?;
-            let client = Prometheus::new(&server.url).map_err(|e| RunError::MetricsServer(e.to_string()))?;
+            let client =
+                Prometheus::new(&server.url).map_err(|e| RunError::MetricsServer(e.to_string()))?;
             own_prometheus = Some(server);
             Some(client)
         }
         None => None,
     };
-    let load = opts.load.as_ref().map(|l| l.start(&format!("{}/", router.url())));
+    let load = opts
+        .load
+        .as_ref()
+        .map(|l| l.start(&format!("{}/", router.url())));
     let mut session = Session {
         router,
         prometheus,

@@ -84,7 +84,12 @@ impl Session {
             _ => None,
         };
         self.router.set_matches(matches)?;
-        reporter.start(&name, &release.revision, self.router.kind(), &self.router.url());
+        reporter.start(
+            &name,
+            &release.revision,
+            self.router.kind(),
+            &self.router.url(),
+        );
         let checker = Checker {
             name: release.name.clone(),
             namespace: release.namespace.clone(),
@@ -194,7 +199,9 @@ impl Session {
                     Action::SendAlert { message, .. } => {
                         reporter.event(&name, true, "Alert", message)
                     }
-                    Action::CallWebhook { kind, phase, hook, .. } => {
+                    Action::CallWebhook {
+                        kind, phase, hook, ..
+                    } => {
                         let request = serin_analysis::Request::Webhook {
                             kind: *kind,
                             phase: *phase,
@@ -239,7 +246,9 @@ impl Session {
 fn timeout_answer(r: &serin_analysis::Request) -> serin_analysis::Answer {
     let message = format!("no answer within {}s", ANSWER_TIMEOUT.as_secs());
     match r {
-        serin_analysis::Request::Webhook { .. } => serin_analysis::Answer::Webhook { ok: false, message },
+        serin_analysis::Request::Webhook { .. } => {
+            serin_analysis::Answer::Webhook { ok: false, message }
+        }
         serin_analysis::Request::Metric { .. } => {
             serin_analysis::Answer::Metric(serin_analysis::Measurement::Error { message })
         }

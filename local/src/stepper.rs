@@ -112,7 +112,10 @@ impl Ctx<'_, '_> {
         self.actions.push(Action::ScaleDownCanary {
             reason: self.reason(code, checks.clone()),
         });
-        let msg = format!("Rolling back {}/{}: {why}", self.input.namespace, self.input.name);
+        let msg = format!(
+            "Rolling back {}/{}: {why}",
+            self.input.namespace, self.input.name
+        );
         self.event(EventType::Warning, code, checks, msg);
         self.status.phase = Some(Phase::Failed);
         self.status.canary_weight = 0;
@@ -179,12 +182,16 @@ fn measure(name: &str, range: &ThresholdRange, m: &Measurement) -> (Outcome, Opt
                 (Outcome::Pass, Some(v), format!("{name} {v:.2} in range"))
             }
         }
-        Measurement::NoData { message } => {
-            (Outcome::NoData, None, format!("no data for {name}: {message}"))
-        }
-        Measurement::Error { message } => {
-            (Outcome::Error, None, format!("{name} query failed: {message}"))
-        }
+        Measurement::NoData { message } => (
+            Outcome::NoData,
+            None,
+            format!("no data for {name}: {message}"),
+        ),
+        Measurement::Error { message } => (
+            Outcome::Error,
+            None,
+            format!("{name} query failed: {message}"),
+        ),
         Measurement::Comparison { .. } => (
             Outcome::Error,
             None,
@@ -295,7 +302,10 @@ pub fn tick(input: &Input<'_>, answers: &Answers) -> Tick {
                 EventType::Normal,
                 ReasonCode::NewRevision,
                 Vec::new(),
-                format!("New revision detected! Scaling up {}", input.spec.target_ref.name),
+                format!(
+                    "New revision detected! Scaling up {}",
+                    input.spec.target_ref.name
+                ),
             );
             c.done()
         }
@@ -388,7 +398,13 @@ fn progressing(mut c: Ctx<'_, '_>) -> Tick {
         c.hooks(WebhookType::PreRollout)
     } else {
         let mut r = c.hooks(WebhookType::Rollout);
-        r.extend(input.spec.metrics().iter().map(|m| Request::Metric { metric: m.clone() }));
+        r.extend(
+            input
+                .spec
+                .metrics()
+                .iter()
+                .map(|m| Request::Metric { metric: m.clone() }),
+        );
         r
     };
     let gate = c.gate(checks);
@@ -401,7 +417,11 @@ fn progressing(mut c: Ctx<'_, '_>) -> Tick {
             c.status.failed_checks += 1;
             let msg = format!(
                 "Halt advancement: {} (failed checks {}/{})",
-                checks.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; "),
+                checks
+                    .iter()
+                    .map(|r| r.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 c.status.failed_checks,
                 c.threshold()
             );
@@ -437,7 +457,10 @@ fn progressing(mut c: Ctx<'_, '_>) -> Tick {
                     EventType::Normal,
                     ReasonCode::AdvanceWeight,
                     Vec::new(),
-                    format!("Advance {}.{} canary weight {next}", input.name, input.namespace),
+                    format!(
+                        "Advance {}.{} canary weight {next}",
+                        input.name, input.namespace
+                    ),
                 );
                 return c.done();
             }
@@ -490,7 +513,10 @@ fn progressing(mut c: Ctx<'_, '_>) -> Tick {
                 EventType::Normal,
                 ReasonCode::Promoting,
                 Vec::new(),
-                format!("Copying {} template spec to the stable workload", input.spec.target_ref.name),
+                format!(
+                    "Copying {} template spec to the stable workload",
+                    input.spec.target_ref.name
+                ),
             );
             c.done()
         }

@@ -59,7 +59,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await?;
         if !reporter.is_json() {
             let word = |f: &serin_local::session::Finished| {
-                if f.promoted { "promoted" } else { "rolled back" }
+                if f.promoted {
+                    "promoted"
+                } else {
+                    "rolled back"
+                }
             };
             println!();
             println!("Summary:");

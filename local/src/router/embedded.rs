@@ -248,7 +248,12 @@ async fn proxy(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     // Buffered so that a mirrored copy can be sent; local mode serves small API payloads.
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("reading request body: {e}\n")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("reading request body: {e}\n"),
+            );
+        }
     };
     strip_hop_by_hop(&mut parts.headers);
     let (backend, base, mirror_to) = {
@@ -264,8 +269,8 @@ async fn proxy(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             Backend::Primary => split.primary.clone(),
             Backend::Canary => split.canary.clone(),
         };
-        let mirror_to = (split.routes.mirror && backend == Backend::Primary)
-            .then(|| split.canary.clone());
+        let mirror_to =
+            (split.routes.mirror && backend == Backend::Primary).then(|| split.canary.clone());
         (backend, base, mirror_to)
     };
     if let Some(canary) = mirror_to {
@@ -301,7 +306,10 @@ async fn forward(
         Err(e) => (
             text(
                 StatusCode::BAD_GATEWAY,
-                format!("serin router: {} backend unreachable: {e}\n", backend.name()),
+                format!(
+                    "serin router: {} backend unreachable: {e}\n",
+                    backend.name()
+                ),
             ),
             true,
         ),

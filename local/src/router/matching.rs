@@ -71,7 +71,11 @@ fn compile_map(
 ) -> Result<Vec<(String, Cond)>, RouterError> {
     let mut out = Vec::new();
     for (k, m) in map.iter().flatten() {
-        let key = if lowercase { k.to_ascii_lowercase() } else { k.clone() };
+        let key = if lowercase {
+            k.to_ascii_lowercase()
+        } else {
+            k.clone()
+        };
         out.push((key, Cond::compile(m, &format!("{path}.{k}"))?));
     }
     Ok(out)
@@ -136,20 +140,16 @@ impl MatchRules {
             .collect();
         self.0.iter().any(|r| {
             r.uri.as_ref().is_none_or(|c| c.holds(uri.path()))
-                && r
-                    .method
+                && r.method
                     .as_ref()
                     .is_none_or(|c| method.is_some_and(|m| c.holds(m)))
-                && r
-                    .headers
+                && r.headers
                     .iter()
                     .all(|(k, c)| header(k).is_some_and(|v| c.holds(&v)))
-                && r
-                    .without_headers
+                && r.without_headers
                     .iter()
                     .all(|(k, c)| header(k).is_none_or(|v| !c.holds(&v)))
-                && r
-                    .query
+                && r.query
                     .iter()
                     .all(|(k, c)| query.iter().any(|(qk, qv)| qk == k && c.holds(qv)))
         })
@@ -211,6 +211,9 @@ mod tests {
         let err = MatchRules::compile(&entries, "spec.analysis.match")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("spec.analysis.match[0].headers.x.regex"), "{err}");
+        assert!(
+            err.contains("spec.analysis.match[0].headers.x.regex"),
+            "{err}"
+        );
     }
 }

@@ -148,8 +148,18 @@ mod tests {
         let t0 = Instant::now();
         let mut s = BackendStats::new(t0);
         s.record(t0, Duration::from_millis(5), false, false);
-        s.record(t0 + Duration::from_secs(10), Duration::from_millis(7), true, false);
-        s.record(t0 + Duration::from_secs(11), Duration::from_millis(9), false, true);
+        s.record(
+            t0 + Duration::from_secs(10),
+            Duration::from_millis(7),
+            true,
+            false,
+        );
+        s.record(
+            t0 + Duration::from_secs(11),
+            Duration::from_millis(9),
+            false,
+            true,
+        );
         let w = s.window(t0 + Duration::from_secs(12), Duration::from_secs(5));
         assert_eq!((w.requests, w.errors), (2, 1));
         assert_eq!(w.success_rate(), Some(50.0));

@@ -97,7 +97,9 @@ log:
                 )));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(RouterError::Process("traefik did not answer /ping within 30s".into()));
+                return Err(RouterError::Process(
+                    "traefik did not answer /ping within 30s".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -229,8 +231,16 @@ log:
             .map_err(|e| RouterError::Process(format!("scraping traefik metrics: {e}")))?;
         let s = &self.service;
         Ok([
-            sum_series(&text, "traefik_service_requests_total", &format!("{s}-primary@file")),
-            sum_series(&text, "traefik_service_requests_total", &format!("{s}-canary@file")),
+            sum_series(
+                &text,
+                "traefik_service_requests_total",
+                &format!("{s}-primary@file"),
+            ),
+            sum_series(
+                &text,
+                "traefik_service_requests_total",
+                &format!("{s}-canary@file"),
+            ),
         ])
     }
 
@@ -258,7 +268,9 @@ fn spawn_traefik(static_path: &Path) -> Result<Child, RouterError> {
 pub fn sum_series(text: &str, metric: &str, service: &str) -> u64 {
     let label = format!("service=\"{service}\"");
     text.lines()
-        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with('{') && l.contains(&label))
+        .filter(|l| {
+            l.starts_with(metric) && l[metric.len()..].starts_with('{') && l.contains(&label)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -273,7 +285,13 @@ traefik_service_requests_total{code="500",method="GET",protocol="http",service="
 traefik_service_requests_total{code="200",method="GET",protocol="http",service="web-primary@file"} 80
 traefik_service_requests_total_other{service="web-canary@file"} 1000
 "#;
-        assert_eq!(super::sum_series(text, "traefik_service_requests_total", "web-canary@file"), 20);
-        assert_eq!(super::sum_series(text, "traefik_service_requests_total", "web-primary@file"), 80);
+        assert_eq!(
+            super::sum_series(text, "traefik_service_requests_total", "web-canary@file"),
+            20
+        );
+        assert_eq!(
+            super::sum_series(text, "traefik_service_requests_total", "web-primary@file"),
+            80
+        );
     }
 }
