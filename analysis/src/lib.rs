@@ -120,6 +120,8 @@ pub struct Routes {
 /// Something the engine must know before it can finish the tick.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "request")]
+// A few per tick: boxing would only add noise for the shells that match on it.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Call a gate or analysis webhook (`confirm-rollout`, `pre-rollout`, `rollout`,
     /// `confirm-traffic-increase`, `confirm-promotion`, `rollback`) and report whether it
@@ -216,6 +218,8 @@ impl Answers {
 
 /// The result of one call of [`tick`].
 #[derive(Clone, Debug, PartialEq)]
+// One per call, moved out at once.
+#[allow(clippy::large_enum_variant)]
 pub enum Tick {
     /// Answer these (concurrently if you like), then call [`tick`] again.
     Need(Vec<Request>),

@@ -89,12 +89,20 @@ pub enum Verdict {
     Undecided,
 }
 
+/// An unscripted metric and the passing value the simulation used for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaulted {
+    pub metric: String,
+    pub value: f64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Simulation {
     pub verdict: Verdict,
     /// Metrics no script covered at some tick, with the passing value used for them.
-    pub defaulted: Vec<(String, f64)>,
+    pub defaulted: Vec<Defaulted>,
     pub timeline: Vec<Entry>,
     pub status: CanaryStatus,
 }
@@ -130,7 +138,7 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
     };
     let mut canary_up_at: Option<u64> = None;
     let mut promoted_at: Option<u64> = None;
-    let mut defaulted: Vec<(String, f64)> = Vec::new();
+    let mut defaulted: Vec<Defaulted> = Vec::new();
     let mut timeline = Vec::new();
     let mut verdict = Verdict::Undecided;
     let mut t = 0u64;
@@ -212,7 +220,7 @@ fn answer(
     scenario: &Scenario,
     t: u64,
     request: &Request,
-    defaulted: &mut Vec<(String, f64)>,
+    defaulted: &mut Vec<Defaulted>,
 ) -> Answer {
     match request {
         Request::Webhook { kind, hook, .. } => {
@@ -260,8 +268,11 @@ fn answer(
                 },
                 None => {
                     let v = passing_value(spec, &metric.name);
-                    if !defaulted.iter().any(|(n, _)| *n == metric.name) {
-                        defaulted.push((metric.name.clone(), v));
+                    if !defaulted.iter().any(|d| d.metric == metric.name) {
+                        defaulted.push(Defaulted {
+                            metric: metric.name.clone(),
+                            value: v,
+                        });
                     }
                     Measurement::Value { value: v }
                 }

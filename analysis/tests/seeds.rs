@@ -48,7 +48,7 @@ fn web_promotes_through_10_20_30_40_50() {
     assert_eq!(phases[8], (8, Phase::Succeeded));
     assert_eq!(s.timeline.len(), 9);
     // Unscripted metrics are reported with the passing value used.
-    let names: Vec<&str> = s.defaulted.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = s.defaulted.iter().map(|d| d.metric.as_str()).collect();
     assert_eq!(names, vec!["error-rate", "request-duration"]);
 }
 
