@@ -165,3 +165,24 @@ fn schema_knows_every_serialised_field() {
         .collect();
     assert!(unknown.is_empty(), "{unknown:#?}");
 }
+
+/// A typo does not hide the other problems: semantic rules still run (the typo'd field is
+/// ignored when reading), and report alongside it.
+#[test]
+fn typo_does_not_hide_semantic_findings() {
+    let doc = canary(
+        json!({"interval": "5s", "stepWeight": 10, "maxWeight": 50, "treshold": 2,
+        "webhooks": [{"name": "w", "type": "pre-rolout", "url": "http://w.test/"}]}),
+    );
+    let found = messages(&doc);
+    for prefix in [
+        "spec.analysis.treshold: error: unknown field, did you mean threshold?",
+        "spec.analysis.interval: warning: 5s is below 10s",
+        "spec.analysis.webhooks[0].type: error: unknown webhook type \"pre-rolout\": did you mean pre-rollout?",
+    ] {
+        assert!(
+            found.iter().any(|m| m.starts_with(prefix)),
+            "missing {prefix:?} in {found:#?}"
+        );
+    }
+}

@@ -117,14 +117,13 @@ pub fn validate_document(doc: &Value) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     check_envelope(doc, kind, &mut out);
     schema::check(doc, kind, &mut out);
-    // Semantic rules need the typed object; with a wrong type somewhere they would only repeat
-    // the schema's finding, so they run when the shape is right.
-    if !out.iter().any(Diagnostic::is_error) {
-        match kind {
-            Kind::Canary => run_rules(doc, canary::RULES, &mut out),
-            Kind::MetricTemplate => run_rules(doc, metric_template::RULES, &mut out),
-            Kind::AlertProvider => run_rules(doc, alert_provider::RULES, &mut out),
-        }
+    // Semantic rules need the typed object. A typo'd field does not stop them (it is ignored
+    // when reading), a wrong type does: then the schema's finding is the whole story.
+    let shape_ok = !out.iter().any(Diagnostic::is_error);
+    match kind {
+        Kind::Canary => run_rules(doc, canary::RULES, shape_ok, &mut out),
+        Kind::MetricTemplate => run_rules(doc, metric_template::RULES, shape_ok, &mut out),
+        Kind::AlertProvider => run_rules(doc, alert_provider::RULES, shape_ok, &mut out),
     }
     out
 }
@@ -161,10 +160,17 @@ pub fn validate_stream(text: &str) -> Result<Vec<(usize, Diagnostic)>, ParseErro
 /// A semantic rule: looks at a typed object and reports what is wrong with it.
 pub type Rule<T> = fn(&T, &mut Vec<Diagnostic>);
 
-fn run_rules<T: DeserializeOwned>(doc: &Value, rules: &[Rule<T>], out: &mut Vec<Diagnostic>) {
+fn run_rules<T: DeserializeOwned>(
+    doc: &Value,
+    rules: &[Rule<T>],
+    shape_ok: bool,
+    out: &mut Vec<Diagnostic>,
+) {
     match serde_json::from_value::<T>(doc.clone()) {
         Ok(typed) => rules.iter().for_each(|rule| rule(&typed, out)),
-        // The schema walk should have caught this; say so rather than stay silent.
+        // Already explained by the schema walk's errors.
+        Err(_) if !shape_ok => {}
+        // The schema walk missed something; say so rather than stay silent.
         Err(err) => out.push(Diagnostic::error(
             "",
             format!("cannot read the document: {err}"),
