@@ -65,7 +65,7 @@ pub fn demo_canary(interval: Duration) -> Result<CanarySpec, DemoError> {
 }
 
 async fn demo_app(
-    serin: &PathBuf,
+    serin: &std::path::Path,
     version: &str,
     error_rate: f64,
     latency: Duration,

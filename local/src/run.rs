@@ -111,7 +111,7 @@ pub async fn run(
                 .map_err(|_| RunError::Listen(opts.listen.clone()))?;
             AnyRouter::Embedded(EmbeddedRouter::start(addr, &primary_url, &canary_url).await?)
         }
-        RouterKind::Traefik => AnyRouter::Traefik(
+        RouterKind::Traefik => AnyRouter::Traefik(Box::new(
             TraefikRouter::start(
                 &opts.listen,
                 opts.spec.service_name(),
@@ -119,7 +119,7 @@ pub async fn run(
                 &canary_url,
             )
             .await?,
-        ),
+        )),
     };
     let mut own_prometheus = None;
     let prometheus = match &opts.metrics_server {

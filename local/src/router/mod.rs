@@ -89,7 +89,7 @@ pub enum RouterError {
 /// The router a local run drives.
 pub enum AnyRouter {
     Embedded(EmbeddedRouter),
-    Traefik(TraefikRouter),
+    Traefik(Box<TraefikRouter>),
 }
 
 impl AnyRouter {
