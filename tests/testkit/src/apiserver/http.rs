@@ -252,6 +252,7 @@ async fn route(
                 )
                 .await
             }
+            Method::DELETE => delete_collection(shared, &rt, rp.ns.as_deref(), query),
             _ => Err(ApiError::method_not_allowed(format!(
                 "{method} is not supported on a collection here"
             ))),
@@ -374,6 +375,41 @@ async fn write(shared: &Arc<Shared>, mut target: Target, verb: Verb) -> ApiResul
     Err(ApiError::conflict(&target.rt.qualified(), &target.name))
 }
 
+/// DELETE on a collection: every object matching the selectors, without admission calls.
+fn delete_collection(
+    shared: &Arc<Shared>,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    query: &HashMap<String, String>,
+) -> ApiResult<Response> {
+    let lsel = LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))?;
+    let fsel = FieldSelector::parse(query.get("fieldSelector").map(String::as_str).unwrap_or(""))?;
+    let mut store = shared.store.lock().expect("store lock");
+    let keys: Vec<super::store::ObjKey> = store
+        .objects
+        .iter()
+        .filter(|((g, p, n, _), o)| {
+            *g == rt.group
+                && *p == rt.plural
+                && ns.is_none_or(|ns| ns == n)
+                && lsel.matches(o)
+                && fsel.matches(o)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    let items: Vec<Value> = keys
+        .iter()
+        .filter_map(|k| store.delete(k))
+        .map(|o| for_version(rt, o))
+        .collect();
+    let rv = store.rv.to_string();
+    Ok(json_response(
+        200,
+        &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
+        &[],
+    ))
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
     rv: u64,
@@ -443,7 +479,7 @@ fn list(
         .into_iter()
         .map(|(_, o)| for_version(rt, o.clone()))
         .collect();
-    if rt.group.is_empty() && rt.plural == "events" && token.is_none() && limit == 0 {
+    if rt.group.is_empty() && rt.plural == "events" && token.is_none() {
         // kube-rs records events.k8s.io/v1 Events, kubectl describe lists core/v1 ones: show both there.
         objs.extend(
             store

@@ -214,6 +214,18 @@ impl Store {
         if !uid.is_empty() {
             self.collect_dependents(&uid);
         }
+        if key.0.is_empty() && key.1 == "namespaces" {
+            // The namespace controller's job, done at once: everything in the namespace goes too.
+            let inside: Vec<ObjKey> = self
+                .objects
+                .keys()
+                .filter(|k| k.2 == key.3)
+                .cloned()
+                .collect();
+            for k in inside {
+                self.delete(&k);
+            }
+        }
         Some(obj)
     }
 
