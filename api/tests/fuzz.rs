@@ -46,6 +46,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A real manifest with a few bytes changed, cut or repeated: near-valid input is where a
+    /// validator meets odd shapes.
+    #[test]
+    fn mutated_seed(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)) {
+        let mut bytes = SEED.as_bytes().to_vec();
+        for (at, byte, op) in edits {
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => { bytes.truncate(i); if bytes.is_empty() { bytes.push(byte); } }
+                _ => { let tail = bytes[i..].to_vec(); bytes.extend_from_slice(&tail[..tail.len().min(64)]); }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if let Ok(found) = validate_stream(&text) {
+            for (doc, d) in found {
+                prop_assert!(doc >= 1);
+                prop_assert!(!d.message.is_empty());
+            }
+        }
+    }
+}
+
+const SEED: &str = include_str!("../../tests/fixtures/valid/everything.yaml");
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),

@@ -186,3 +186,15 @@ fn typo_does_not_hide_semantic_findings() {
         );
     }
 }
+
+/// Status is not the user's: what `kubectl get -o yaml` prints validates like the manifest.
+#[test]
+fn status_is_not_judged() {
+    let mut doc = canary(json!({"interval": "1m", "stepWeight": 10}));
+    doc["status"] = json!({"phase": "Succeeded", "someFutureField": {"x": 1}, "canaryWeight": "0"});
+    let errors: Vec<_> = validate_document(&doc)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

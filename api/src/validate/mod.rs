@@ -166,7 +166,12 @@ fn run_rules<T: DeserializeOwned>(
     shape_ok: bool,
     out: &mut Vec<Diagnostic>,
 ) {
-    match serde_json::from_value::<T>(doc.clone()) {
+    let mut doc = doc.clone();
+    // Rules judge what the user wrote; a status that does not read is not their problem.
+    if let Some(object) = doc.as_object_mut() {
+        object.remove("status");
+    }
+    match serde_json::from_value::<T>(doc) {
         Ok(typed) => rules.iter().for_each(|rule| rule(&typed, out)),
         // Already explained by the schema walk's errors.
         Err(_) if !shape_ok => {}

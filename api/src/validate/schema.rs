@@ -27,7 +27,9 @@ pub fn check(doc: &Value, kind: Kind, out: &mut Vec<Diagnostic>) {
         known.extend(props.keys().map(String::as_str));
     }
     for (key, value) in object {
-        if ENVELOPE.contains(&key.as_str()) {
+        // Status is the controller's to write and the API server drops it from user writes;
+        // `kubectl get -o yaml` output carries it and must still validate.
+        if ENVELOPE.contains(&key.as_str()) || key == "status" {
             continue;
         }
         match schema.pointer(&format!("/properties/{}", escape_pointer(key))) {
