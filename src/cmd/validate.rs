@@ -11,6 +11,11 @@ use serde_json::Value;
 use serin_api::validate::{self, Diagnostic, Kind, MAX_INPUT_BYTES, ParseError, Severity};
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Output lines: file:document:field.path: error|warning: message\n\
+Exit codes: 0 no errors (warnings allowed), 1 errors, 2 a file cannot be read or parsed, \
+is empty or is over 16 MiB"
+)]
 pub struct Args {
     /// Manifest file (YAML, multi-document, or JSON); repeat for more; `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true, num_args = 1..)]
