@@ -904,6 +904,7 @@ async fn fault_injection_and_request_log() {
     .unwrap();
     let log = server.requests();
     assert_eq!(log.len(), 3);
+    assert_eq!(server.request_count(), 3);
     assert_eq!(
         (log[2].method.as_str(), log[2].content_type.as_str()),
         ("PATCH", "application/merge-patch+json")

@@ -296,3 +296,34 @@ fn kubectl_drives_the_server() {
             .is_empty()
     );
 }
+
+#[test]
+fn bad_flags_name_the_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_serin-testkit"))
+        .args(["apiserver", "--service-address", "webhook=127.0.0.1:8443"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--service-address") && err.contains("NAME.NAMESPACE"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.yaml");
+    std::fs::write(
+        &seed,
+        "apiVersion: example.com/v1\nkind: Nope\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_serin-testkit"))
+        .args(["apiserver", "--seed"])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--seed") && err.contains("apply its CRD first"),
+        "{err}"
+    );
+}

@@ -66,9 +66,14 @@ struct Fault {
 
 #[derive(Default)]
 struct Hooks {
-    requests: Vec<RequestRecord>,
+    /// The most recent requests (at most `REQUEST_LOG_LIMIT`), so long benchmarks stay bounded.
+    requests: std::collections::VecDeque<RequestRecord>,
+    /// Every request since start or `clear_requests`, including those dropped from the log.
+    request_count: u64,
     faults: Vec<Fault>,
 }
+
+const REQUEST_LOG_LIMIT: usize = 100_000;
 
 pub(crate) struct Shared {
     store: Mutex<Store>,
@@ -82,7 +87,11 @@ impl Shared {
     /// Logs the request; returns an injected fault's status code if one matches.
     fn record(&self, method: &Method, path: &str, query: &str, content_type: &str) -> Option<u16> {
         let mut h = self.hooks.lock().expect("hooks lock");
-        h.requests.push(RequestRecord {
+        h.request_count += 1;
+        if h.requests.len() == REQUEST_LOG_LIMIT {
+            h.requests.pop_front();
+        }
+        h.requests.push_back(RequestRecord {
             method: method.to_string(),
             path: path.into(),
             query: query.into(),
@@ -245,22 +254,27 @@ impl ApiServer {
             .collect()
     }
 
+    /// The logged requests, oldest first (the last 100 000).
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared
             .hooks
             .lock()
             .expect("hooks lock")
             .requests
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests arrived since start or the last `clear_requests`.
+    pub fn request_count(&self) -> u64 {
+        self.shared.hooks.lock().expect("hooks lock").request_count
     }
 
     pub fn clear_requests(&self) {
-        self.shared
-            .hooks
-            .lock()
-            .expect("hooks lock")
-            .requests
-            .clear();
+        let mut h = self.shared.hooks.lock().expect("hooks lock");
+        h.requests.clear();
+        h.request_count = 0;
     }
 
     /// The next `times` requests to exactly `path` (and `method`, if given) fail with `code` as a Status.
