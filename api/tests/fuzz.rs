@@ -136,3 +136,12 @@ fn lists_are_flattened() {
     .unwrap();
     assert_eq!(docs.len(), 2);
 }
+
+/// A dump of thousands of manifests is read whole: the parser's per-file budget is sized by the
+/// input limit, not by its defaults for a single config file.
+#[test]
+fn many_documents_are_read() {
+    let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n---\n";
+    let docs = parse_stream(&doc.repeat(5000)).unwrap();
+    assert_eq!(docs.len(), 5000);
+}

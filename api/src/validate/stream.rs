@@ -90,7 +90,17 @@ fn parse_json(text: &str) -> Result<Vec<Value>, ParseError> {
 }
 
 fn parse_yaml(text: &str) -> Result<Vec<Value>, ParseError> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    // The parser's default budget (1024 documents, 250k nodes) is sized for one config file;
+    // a manifest dump has more. The input size limit bounds the work instead; the depth limit
+    // (64) stays, no manifest nests deeper.
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_documents: MAX_INPUT_BYTES / 16,
+            max_nodes: MAX_INPUT_BYTES / 2,
+            max_events: MAX_INPUT_BYTES,
+        },
+    };
     serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|err| {
         let location = err.location().filter(|l| l.line() > 0);
         ParseError {
