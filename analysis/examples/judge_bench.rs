@@ -125,7 +125,7 @@ type Rule<'a> = (
 
 fn rules(o: &Options) -> Result<Vec<Rule<'static>>, String> {
     let judge = |hold: u32| -> Result<JudgeConfig, String> {
-        Ok(JudgeConfig::new(o.alpha, o.min_effect)
+        Ok(JudgeConfig::new(o.alpha, o.min_effect, o.steps.len() as u32)
             .map_err(|e| e.to_string())?
             .with_hold(hold, false))
     };
@@ -136,27 +136,32 @@ fn rules(o: &Options) -> Result<Vec<Rule<'static>>, String> {
     for (max, threshold) in [(1.0, 3u32), (2.0, 3), (5.0, 1)] {
         out.push((
             format!("flagger max {max}% threshold {threshold}"),
-            Box::new(move |m, u| sim::flagger(m, max, threshold, &mut *u)),
+            Box::new(move |m, u| sim::flagger(m, max, threshold, &mut &mut *u)),
         ));
     }
     out.push((
         format!("serin judge α={alpha} minEffect {} hold 0", o.min_effect),
-        Box::new(move |m, u| sim::judge(m, &j0, &mut *u)),
+        Box::new(move |m, u| sim::judge(m, &j0, &mut &mut *u)),
     ));
     out.push((
         format!(
             "serin judge α={alpha} minEffect {} hold {}",
             o.min_effect, o.hold
         ),
-        Box::new(move |m, u| sim::judge(m, &jh, &mut *u)),
+        Box::new(move |m, u| sim::judge(m, &jh, &mut &mut *u)),
+    ));
+    let me = o.min_effect;
+    out.push((
+        format!("mixture SPRT (Ville) α={alpha} from {me}x"),
+        Box::new(move |m, u| sim::msprt(m, alpha, me, &mut &mut *u)),
     ));
     out.push((
         format!("best fixed test, 1-sided α={alpha}"),
-        Box::new(move |m, u| sim::fixed_test(m, alpha, false, &mut *u)),
+        Box::new(move |m, u| sim::fixed_test(m, alpha, false, &mut &mut *u)),
     ));
     out.push((
         format!("best fixed test, 2-sided α={alpha}"),
-        Box::new(move |m, u| sim::fixed_test(m, alpha, true, &mut *u)),
+        Box::new(move |m, u| sim::fixed_test(m, alpha, true, &mut &mut *u)),
     ));
     Ok(out)
 }

@@ -42,6 +42,9 @@ pub struct MetricTemplateSpec {
     pub provider: MetricTemplateProvider,
     /// The query, a Go-template with `{{ namespace }}`, `{{ target }}`, `{{ interval }}` …
     pub query: String,
+    /// serin: count queries for both sides, used by a Canary metric with a `judge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeQueries>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -218,7 +218,11 @@ mod tests {
 
     #[test]
     fn no_traffic_or_no_errors_carries_no_evidence() {
-        for (a, b) in [(c(0, 0), c(100, 5)), (c(100, 0), c(0, 0)), (c(50, 0), c(50, 0))] {
+        for (a, b) in [
+            (c(0, 0), c(100, 5)),
+            (c(100, 0), c(0, 0)),
+            (c(50, 0), c(50, 0)),
+        ] {
             assert_eq!(interval_log_lr(a, b, 3.0), 0.0);
             assert_eq!(interval_information(a, b, 3.0), 0.0);
         }

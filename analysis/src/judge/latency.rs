@@ -19,9 +19,13 @@ pub struct Bucket {
 pub enum LatencyError {
     #[error("histogram has no +Inf bucket: the total number of requests is unknown")]
     NoTotal,
-    #[error("histogram buckets are not cumulative: bucket le={le} counts {count}, fewer than {previous} before it")]
+    #[error(
+        "histogram buckets are not cumulative: bucket le={le} counts {count}, fewer than {previous} before it"
+    )]
     NotCumulative { le: f64, count: u64, previous: u64 },
-    #[error("latency bound {0} is not a bucket boundary of this histogram; use the same buckets on both sides")]
+    #[error(
+        "latency bound {0} is not a bucket boundary of this histogram; use the same buckets on both sides"
+    )]
     NotABoundary(f64),
 }
 
@@ -77,7 +81,10 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(f64, u64)]) -> Vec<Bucket> {
-        pairs.iter().map(|&(le, count)| Bucket { le, count }).collect()
+        pairs
+            .iter()
+            .map(|&(le, count)| Bucket { le, count })
+            .collect()
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! and successes are two independent Poisson counts (Poisson splitting), which is the same
 //! model as "Poisson requests, each failing with probability p" without a binomial sampler.
 
-use super::evidence::Counts;
+use super::evidence::{Counts, Mixture, interval_log_lr};
 use super::sequential::{Judge, JudgeConfig, Verdict};
 
 /// A uniform source: each call returns a number in [0, 1).
@@ -132,7 +132,8 @@ pub fn flagger(model: &Model, max_pct: f64, threshold: u32, u: &mut impl Uniform
     loop {
         intervals += 1;
         let (canary, _) = model.interval(model.steps[step], u);
-        let fails = canary.requests == 0 || canary.bad as f64 * 100.0 > max_pct * canary.requests as f64;
+        let fails =
+            canary.requests == 0 || canary.bad as f64 * 100.0 > max_pct * canary.requests as f64;
         if fails {
             failed += 1;
             if failed >= threshold {
@@ -168,7 +169,11 @@ pub fn judge(model: &Model, config: &JudgeConfig, u: &mut impl Uniform) -> Outco
     for &w in &model.steps {
         intervals += 1;
         let (c, p) = model.interval(w, u);
-        if j.observe(c, p).expect("simulated counts are consistent").verdict == Verdict::Fail {
+        if j.observe(c, p)
+            .expect("simulated counts are consistent")
+            .verdict
+            == Verdict::Fail
+        {
             return Outcome {
                 intervals,
                 ..rolled_back
@@ -192,11 +197,18 @@ pub fn judge(model: &Model, config: &JudgeConfig, u: &mut impl Uniform) -> Outco
                     intervals,
                 };
             }
-            Verdict::Fail => return Outcome { intervals, ..rolled_back },
+            Verdict::Fail => {
+                return Outcome {
+                    intervals,
+                    ..rolled_back
+                };
+            }
             Verdict::Hold => {
                 intervals += 1;
                 let (c, p) = model.interval(last, u);
-                if j.observe(c, p).expect("simulated counts are consistent").verdict
+                if j.observe(c, p)
+                    .expect("simulated counts are consistent")
+                    .verdict
                     == Verdict::Fail
                 {
                     return Outcome {
@@ -206,6 +218,31 @@ pub fn judge(model: &Model, config: &JudgeConfig, u: &mut impl Uniform) -> Outco
                 }
             }
         }
+    }
+}
+
+/// The alternative the judge does not use, for comparison: a mixture SPRT (over ratios from
+/// `min_effect` up) thresholded at 1/alpha by Ville's inequality, one look per step, no hold.
+pub fn msprt(model: &Model, alpha: f64, min_effect: f64, u: &mut impl Uniform) -> Outcome {
+    let mix = Mixture::for_min_effect(min_effect);
+    let mut log_lr = vec![0.0; mix.len()];
+    for (i, &w) in model.steps.iter().enumerate() {
+        let (c, p) = model.interval(w, u);
+        for (l, &rho) in log_lr.iter_mut().zip(mix.ratios()) {
+            *l += interval_log_lr(c, p, rho);
+        }
+        if mix.log_evidence(&log_lr) >= (1.0 / alpha).ln() {
+            return Outcome {
+                rolled_back: true,
+                inconclusive: false,
+                intervals: i as u32 + 1,
+            };
+        }
+    }
+    Outcome {
+        rolled_back: false,
+        inconclusive: false,
+        intervals: model.steps.len() as u32,
     }
 }
 
@@ -352,7 +389,11 @@ mod tests {
         for _ in 0..4000 {
             t.add(flagger(&model(0.01, 1.0), 1.0, 3, &mut u));
         }
-        assert!((t.rollback_rate() - 0.68).abs() < 0.037, "{}", t.rollback_rate());
+        assert!(
+            (t.rollback_rate() - 0.68).abs() < 0.037,
+            "{}",
+            t.rollback_rate()
+        );
         assert!(t.mean_intervals() >= 3.0);
     }
 }
