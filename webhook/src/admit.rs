@@ -99,7 +99,10 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     verdict
 }
 
-pub(crate) fn namespace_of<'a>(request: &'a AdmissionRequest, object: &'a Value) -> &'a str {
+pub(crate) fn namespace_of<'a, Old>(
+    request: &'a AdmissionRequest<Old>,
+    object: &'a Value,
+) -> &'a str {
     request
         .namespace
         .as_deref()
@@ -112,7 +115,7 @@ pub(crate) fn namespace_of<'a>(request: &'a AdmissionRequest, object: &'a Value)
         .unwrap_or("default")
 }
 
-pub(crate) fn name_of<'a>(request: &'a AdmissionRequest, object: &'a Value) -> &'a str {
+pub(crate) fn name_of<'a, Old>(request: &'a AdmissionRequest<Old>, object: &'a Value) -> &'a str {
     object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -135,7 +138,7 @@ mod tests {
                         "kind": {"group": "flagger.app", "version": "v1beta1", "kind": "Canary"},
                         "object": object, "oldObject": old}
         });
-        Review::parse(&serde_json::to_vec(&review).unwrap())
+        Review::<Value>::parse(&serde_json::to_vec(&review).unwrap())
             .unwrap()
             .request
     }

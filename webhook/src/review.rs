@@ -28,12 +28,13 @@ pub enum ReviewError {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope {
+#[serde(bound(deserialize = "Old: Deserialize<'de>"))]
+struct Envelope<Old> {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
-    request: Option<AdmissionRequest>,
+    request: Option<AdmissionRequest<Old>>,
 }
 
 /// Group, version and kind of the object under review.
@@ -72,10 +73,12 @@ impl Operation {
     }
 }
 
-/// The part of `request` the webhook reads.
+/// The part of `request` the webhook reads. `Old` is how `oldObject` is read: `Value`, or
+/// `serde::de::IgnoredAny` where it is not needed (`/mutate`), which skips it without building it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+#[serde(bound(deserialize = "Old: Deserialize<'de>"))]
+pub struct AdmissionRequest<Old = Value> {
     #[serde(default)]
     pub uid: String,
     #[serde(default)]
@@ -90,20 +93,20 @@ pub struct AdmissionRequest {
     #[serde(default)]
     pub object: Option<Value>,
     #[serde(default)]
-    pub old_object: Option<Value>,
+    pub old_object: Option<Old>,
 }
 
 /// A parsed review: the request plus the apiVersion to answer with.
 #[derive(Debug)]
-pub struct Review {
+pub struct Review<Old = Value> {
     pub api_version: String,
-    pub request: AdmissionRequest,
+    pub request: AdmissionRequest<Old>,
 }
 
-impl Review {
+impl<Old: serde::de::DeserializeOwned> Review<Old> {
     /// Parses and checks an AdmissionReview body.
-    pub fn parse(body: &[u8]) -> Result<Review, ReviewError> {
-        let envelope: Envelope = serde_json::from_slice(body)?;
+    pub fn parse(body: &[u8]) -> Result<Review<Old>, ReviewError> {
+        let envelope: Envelope<Old> = serde_json::from_slice(body)?;
         if !SUPPORTED_API_VERSIONS.contains(&envelope.api_version.as_str()) {
             return Err(ReviewError::ApiVersion(envelope.api_version));
         }
@@ -270,22 +273,27 @@ mod tests {
 
     #[test]
     fn parse_rejects_what_is_not_a_review() {
-        assert!(matches!(Review::parse(b"{"), Err(ReviewError::Json(_))));
         assert!(matches!(
-            Review::parse(br#"{"apiVersion":"v1","kind":"AdmissionReview"}"#),
+            Review::<Value>::parse(b"{"),
+            Err(ReviewError::Json(_))
+        ));
+        assert!(matches!(
+            Review::<Value>::parse(br#"{"apiVersion":"v1","kind":"AdmissionReview"}"#),
             Err(ReviewError::ApiVersion(_))
         ));
         assert!(matches!(
-            Review::parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
+            Review::<Value>::parse(
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#
+            ),
             Err(ReviewError::NoRequest)
         ));
         assert!(matches!(
-            Review::parse(
+            Review::<Value>::parse(
                 br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#
             ),
             Err(ReviewError::NoUid)
         ));
-        let ok = Review::parse(
+        let ok = Review::<Value>::parse(
             br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","operation":"PATCH"}}"#,
         )
         .unwrap();

@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::IgnoredAny;
 
 use crate::admit::{name_of, namespace_of};
 use crate::index::CanaryIndex;
@@ -53,36 +54,44 @@ async fn mutate(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    answer(&state, "/mutate", body, |request, _| {
-        let is_deployment = request.kind.group == "apps" && request.kind.kind == "Deployment";
-        let writes = matches!(request.operation, Operation::Create | Operation::Update);
-        let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
-        match request.object.as_ref() {
-            Some(object) if is_deployment && writes && main_resource => crate::hold::hold(
-                object,
-                namespace_of(request, object),
-                name_of(request, object),
-            ),
-            _ => Verdict::allow(),
-        }
-    })
+    answer(
+        &state,
+        "/mutate",
+        body,
+        |request: &AdmissionRequest<IgnoredAny>, _| {
+            let is_deployment = request.kind.group == "apps" && request.kind.kind == "Deployment";
+            let writes = matches!(request.operation, Operation::Create | Operation::Update);
+            let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
+            match request.object.as_ref() {
+                Some(object) if is_deployment && writes && main_resource => crate::hold::hold(
+                    object,
+                    namespace_of(request, object),
+                    name_of(request, object),
+                ),
+                _ => Verdict::allow(),
+            }
+        },
+    )
 }
 
 async fn validate(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    answer(&state, "/validate", body, |request, state| {
-        crate::admit::validate(request, state.index.as_ref())
-    })
+    answer(
+        &state,
+        "/validate",
+        body,
+        |request: &AdmissionRequest, state| crate::admit::validate(request, state.index.as_ref()),
+    )
 }
 
 /// Parses the review, decides, records the metrics and writes the response.
-fn answer(
+fn answer<Old: serde::de::DeserializeOwned>(
     state: &AppState,
     webhook: &'static str,
     body: Result<Bytes, BytesRejection>,
-    decide: impl FnOnce(&AdmissionRequest, &AppState) -> Verdict,
+    decide: impl FnOnce(&AdmissionRequest<Old>, &AppState) -> Verdict,
 ) -> Response {
     let start = Instant::now();
     let rejected = |status: StatusCode, message: String| {
@@ -109,7 +118,7 @@ fn answer(
         }
         Err(rejection) => return rejected(rejection.status(), rejection.body_text()),
     };
-    let review = match Review::parse(&body) {
+    let review = match Review::<Old>::parse(&body) {
         Ok(review) => review,
         Err(err) => return rejected(StatusCode::BAD_REQUEST, err.to_string()),
     };
