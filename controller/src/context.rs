@@ -10,12 +10,27 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::Config;
 use crate::telemetry::Telemetry;
 
+/// What the controller remembers of a Canary between ticks (lost on restart, which only makes
+/// the first tick after a restart run at once, as in Flagger).
+#[derive(Clone, Debug, Default)]
+pub struct TickMemory {
+    /// When the next analysis tick is due.
+    pub due: Option<std::time::Instant>,
+    /// resourceVersion of the Canary as our last status write left it.
+    pub written_version: Option<String>,
+    /// What the last tick saw: a change of any of these ticks at once.
+    pub generation: Option<i64>,
+    pub revision: String,
+    pub retry: Option<String>,
+}
+
 pub struct Context {
     pub client: Client,
     pub config: Config,
     pub deployments: Store<Deployment>,
     pub telemetry: Arc<Telemetry>,
     pub recorder: Recorder,
+    pub memory: std::sync::Mutex<std::collections::HashMap<String, TickMemory>>,
 }
 
 impl Context {
@@ -33,7 +48,28 @@ impl Context {
             deployments,
             telemetry,
             recorder,
+            memory: Default::default(),
         }
+    }
+
+    pub fn memory(&self, key: &str) -> TickMemory {
+        self.memory
+            .lock()
+            .expect("memory lock")
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn remember(&self, key: &str, m: TickMemory) {
+        self.memory
+            .lock()
+            .expect("memory lock")
+            .insert(key.to_string(), m);
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.memory.lock().expect("memory lock").remove(key);
     }
 
     /// A Deployment from the store (no API request).

@@ -22,12 +22,29 @@ use crate::router::Router;
 use crate::telemetry::{CanaryLabels, MetricLabels, ResultLabels, WeightLabels};
 use crate::{Context, ERROR_REQUEUE, Error, checks, services, workload};
 
-pub async fn reconcile(canary: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let started = std::time::Instant::now();
-    let ns = canary
+    let ns = cached
         .namespace()
-        .ok_or_else(|| Error::NoNamespace(canary.name_any()))?;
-    let name = canary.name_any();
+        .ok_or_else(|| Error::NoNamespace(cached.name_any()))?;
+    let name = cached.name_any();
+    let key = format!("{ns}/{name}");
+    let memory = ctx.memory(&key);
+    let canaries: Api<Canary> = Api::namespaced(ctx.client.clone(), &ns);
+    // The watch cache may not have our last status write yet: deciding on an older status would
+    // replay a decision (and overwrite its result), so read the Canary when the cache lags.
+    let canary = match &memory.written_version {
+        Some(v) if cached.resource_version().as_ref() != Some(v) => {
+            match canaries.get_opt(&name).await? {
+                Some(c) => Arc::new(c),
+                None => {
+                    ctx.forget(&key);
+                    return Ok(Requeue::await_change());
+                }
+            }
+        }
+        _ => cached,
+    };
     let interval = canary.spec.interval();
     let labels = CanaryLabels {
         name: name.clone(),
@@ -121,6 +138,21 @@ pub async fn reconcile(canary: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     let revision = workload::template_hash(&target);
     hold_without_webhook(&deployments, &target, &revision).await?;
 
+    // Watch events (our own writes included) wake the reconciler at any time; the analysis
+    // advances once per interval unless the spec, the revision or a retry request changed.
+    let retry = canary.annotations().get(RETRY_ANNOTATION).cloned();
+    let generation = canary.metadata.generation;
+    if let Some(due) = memory.due {
+        let now = std::time::Instant::now();
+        if now < due
+            && memory.generation == generation
+            && memory.revision == revision
+            && memory.retry == retry
+        {
+            return Ok(Requeue::requeue(due - now));
+        }
+    }
+
     let status = canary.status.clone().unwrap_or_default();
     let canary_workload = ctx.cached_deployment(&ns, &format!("{target_name}{CANARY_SUFFIX}"));
     let observed = Observed {
@@ -140,7 +172,7 @@ pub async fn reconcile(canary: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         } else {
             None
         },
-        retry: canary.annotations().get(RETRY_ANNOTATION).cloned(),
+        retry: retry.clone(),
     };
     let mut answers = Answers::default();
     let output = loop {
@@ -178,15 +210,24 @@ pub async fn reconcile(canary: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         )
         .await?;
     }
-    write_status(&ctx, &canary, &status, &output.status).await?;
+    let written = write_status(&ctx, &canary, &status, &output.status).await?;
     record_telemetry(&ctx, &canary, &output.status, &labels, &output.actions);
     ctx.telemetry
         .duration
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
-    Ok(Requeue::requeue(Duration::from_millis(
-        output.requeue_after_ms.max(1000),
-    )))
+    let next = Duration::from_millis(output.requeue_after_ms.max(100));
+    ctx.remember(
+        &key,
+        crate::context::TickMemory {
+            due: Some(std::time::Instant::now() + next),
+            written_version: written.or(memory.written_version),
+            generation,
+            revision,
+            retry,
+        },
+    );
+    Ok(Requeue::requeue(next))
 }
 
 pub fn error_policy(canary: Arc<Canary>, err: &Error, _ctx: Arc<Context>) -> Requeue {
@@ -416,24 +457,29 @@ fn status_patch(old: &CanaryStatus, new: &CanaryStatus) -> Result<Value, Error> 
     Ok(json!({ "status": new }))
 }
 
+/// Writes the status; returns the Canary's new resourceVersion. The patch carries the
+/// resourceVersion the tick decided on, so a concurrent change is a 409 and the tick is redone.
 async fn write_status(
     ctx: &Context,
     canary: &Canary,
     old: &CanaryStatus,
     new: &CanaryStatus,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     if old == new {
-        return Ok(());
+        return Ok(None);
     }
     let api: Api<Canary> =
         Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
-    api.patch_status(
-        &canary.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(status_patch(old, new)?),
-    )
-    .await?;
-    Ok(())
+    let mut patch = status_patch(old, new)?;
+    patch["metadata"] = json!({ "resourceVersion": canary.resource_version() });
+    let written = api
+        .patch_status(
+            &canary.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
+    Ok(written.resource_version())
 }
 
 fn record_telemetry(

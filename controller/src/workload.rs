@@ -56,22 +56,17 @@ pub fn readiness(d: &Deployment, threshold_percent: u32) -> Readiness {
     let name = d.name_any();
     let spec_replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0);
     let status = d.status.clone().unwrap_or_default();
-    if let Some(c) = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Progressing")
-    {
-        if c.reason.as_deref() == Some("ProgressDeadlineExceeded") {
-            return Readiness::DeadlineExceeded {
-                reason: format!(
-                    "deployment {name}: {}",
-                    c.message
-                        .clone()
-                        .unwrap_or_else(|| "progress deadline exceeded".into())
-                ),
-            };
-        }
+    let deadline = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if let Some(c) = deadline {
+        let message = c.message.clone();
+        return Readiness::DeadlineExceeded {
+            reason: format!(
+                "deployment {name}: {}",
+                message.unwrap_or_else(|| "progress deadline exceeded".into())
+            ),
+        };
     }
     let available = status.available_replicas.unwrap_or(0);
     let needed = (spec_replicas.max(0) as u64 * threshold_percent as u64).div_ceil(100) as i32;
