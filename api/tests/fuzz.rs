@@ -124,6 +124,13 @@ fn non_manifests_are_named() {
     assert!(err.line.is_some(), "{err:?}");
     let err = parse_stream("{\"kind\": \"Canary\",\n \"spec\": }").unwrap_err();
     assert_eq!(err.line, Some(2), "{err:?}");
+    let err = parse_stream("kind: Canary\nkind: Canary\n").unwrap_err();
+    assert_eq!(err.line, Some(2), "{err:?}");
+    assert!(
+        err.message
+            .ends_with("duplicate mapping key: kind; keep only one of them"),
+        "{err}"
+    );
     assert!(parse_stream("").unwrap().is_empty());
     assert!(parse_stream("# only a comment\n---\n").unwrap().is_empty());
 }

@@ -122,8 +122,13 @@ fn strip_position(message: &str) -> String {
             format!("too large or too complex for a manifest ({first})")
         };
     }
-    match first.find(" at line ") {
-        Some(i) => first[..i].to_string(),
+    let first = match first.find(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    // The parser's advice addresses programmers; the user needs the fix in the file.
+    match first.split_once(", set DuplicateKeyPolicy") {
+        Some((head, _)) => format!("{head}; keep only one of them"),
         None => first.to_string(),
     }
 }
