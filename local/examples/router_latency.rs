@@ -36,14 +36,17 @@ async fn measure(url: &str, rate: u64, secs: u64) -> (Histogram<u64>, u64) {
     for _ in 0..200 {
         let _ = client.get(url).send().await.map(|r| r.bytes());
     }
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
+    let hist = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+    ));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::new();
     for _ in 0..rate * secs {
         tick.tick().await;
-        let (client, url, hist, errors) = (client.clone(), url.to_owned(), hist.clone(), errors.clone());
+        let (client, url, hist, errors) =
+            (client.clone(), url.to_owned(), hist.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
             match client.get(&url).send().await {
@@ -68,7 +71,9 @@ async fn measure(url: &str, rate: u64, secs: u64) -> (Histogram<u64>, u64) {
 fn row(name: &str, h: &Histogram<u64>, errors: u64, base_p99: Option<f64>) -> f64 {
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let p99 = ms(0.99);
-    let added = base_p99.map(|b| format!("{:+.3} ms", p99 - b)).unwrap_or_else(|| "—".into());
+    let added = base_p99
+        .map(|b| format!("{:+.3} ms", p99 - b))
+        .unwrap_or_else(|| "—".into());
     println!(
         "  {name:<22} {:>9.3} {:>9.3} {:>9.3} {:>9.3}   {:>12}   {:>6} {errors:>6}",
         ms(0.5),
@@ -83,7 +88,10 @@ fn row(name: &str, h: &Histogram<u64>, errors: u64, base_p99: Option<f64>) -> f6
 
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10);
     let rate = 1000;
     let primary = app("v1").await;
     let canary = app("v2").await;
@@ -100,7 +108,10 @@ async fn main() {
     let base = row("direct to backend", &direct, e, None);
     let (via, e) = measure(&format!("http://{}/", router.addr()), rate, secs).await;
     row("embedded router 90/10", &via, e, Some(base));
-    let traefik_installed = std::process::Command::new("traefik").arg("version").output().is_ok();
+    let traefik_installed = std::process::Command::new("traefik")
+        .arg("version")
+        .output()
+        .is_ok();
     if traefik_installed {
         let port = serin_local::process::free_port().unwrap();
         let mut t = TraefikRouter::start(&format!("127.0.0.1:{port}"), "bench", &primary, &canary)

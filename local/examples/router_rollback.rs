@@ -28,7 +28,10 @@ async fn backend(last: Arc<Mutex<Option<Instant>>>) -> SocketAddr {
 
 #[tokio::main]
 async fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
     let primary_last = Arc::new(Mutex::new(None));
     let canary_last = Arc::new(Mutex::new(None));
     let primary = backend(primary_last).await;
@@ -65,14 +68,28 @@ async fn main() {
         router.set_routes(Routes::all_primary());
         // Long enough for any straggler to arrive.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let last = canary_last.lock().unwrap().expect("the canary got requests at 50%");
+        let last = canary_last
+            .lock()
+            .unwrap()
+            .expect("the canary got requests at 50%");
         delays.push(last.saturating_duration_since(decision));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let rps = sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let rps =
+        sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     delays.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("embedded router, rollback decision → last request at the canary ({rounds} rollbacks under ~{rps:.0} req/s, 16 connections)");
+    println!(
+        "embedded router, rollback decision → last request at the canary ({rounds} rollbacks under ~{rps:.0} req/s, 16 connections)"
+    );
     println!("  median   {:>8.3} ms", ms(delays[delays.len() / 2]));
-    println!("  max      {:>8.3} ms      goal ≤ 100 ms: {}", ms(*delays.last().unwrap()), if ms(*delays.last().unwrap()) <= 100.0 { "met" } else { "NOT met" });
+    println!(
+        "  max      {:>8.3} ms      goal ≤ 100 ms: {}",
+        ms(*delays.last().unwrap()),
+        if ms(*delays.last().unwrap()) <= 100.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
 }

@@ -10,7 +10,7 @@ use crate::load::LoadSpec;
 use crate::process::{ProcessError, Service, wait_url};
 use crate::progress::Reporter;
 use crate::prometheus_server::PrometheusServer;
-use crate::router::{AnyRouter, EmbeddedRouter, RouterError, TraefikRouter};
+use crate::router::{AnyRouter, EmbeddedRouter, NginxRouter, RouterError, TraefikRouter};
 use crate::session::{Finished, Release, Session, SessionError};
 use crate::stepper::Decider;
 
@@ -19,6 +19,7 @@ use crate::stepper::Decider;
 pub enum RouterKind {
     Embedded,
     Traefik,
+    Nginx,
 }
 
 /// A backend: a URL serin does not own, or a command it starts (`{port}` substituted).
@@ -83,7 +84,7 @@ fn needs_prometheus(spec: &CanarySpec, router: RouterKind) -> bool {
     spec.metrics().iter().any(|m| {
         m.template_ref.is_some()
             || m.query.is_some()
-            || (m.is_builtin() && router != RouterKind::Embedded)
+            || (m.is_builtin() && router == RouterKind::Traefik)
     })
 }
 
@@ -111,6 +112,9 @@ pub async fn run(
                 .map_err(|_| RunError::Listen(opts.listen.clone()))?;
             AnyRouter::Embedded(EmbeddedRouter::start(addr, &primary_url, &canary_url).await?)
         }
+        RouterKind::Nginx => AnyRouter::Nginx(Box::new(
+            NginxRouter::start(&opts.listen, &primary_url, &canary_url).await?,
+        )),
         RouterKind::Traefik => AnyRouter::Traefik(Box::new(
             TraefikRouter::start(
                 &opts.listen,
@@ -129,7 +133,7 @@ pub async fn run(
         None if needs_prometheus(&opts.spec, opts.router) => {
             let targets = match &router {
                 AnyRouter::Traefik(t) => vec![t.metrics_target()],
-                AnyRouter::Embedded(_) => Vec::new(),
+                AnyRouter::Embedded(_) | AnyRouter::Nginx(_) => Vec::new(),
             };
             let server = PrometheusServer::start("serin-router", &targets).await?;
             let client =

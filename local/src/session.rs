@@ -113,6 +113,7 @@ impl Session {
             retry: None,
         };
         let mut weight = 0u32;
+        let mut promoted = false;
         let mut step_start = self.router.counts().await?;
         for _ in 0..self.max_ticks {
             observed.now_ms = now_ms();
@@ -157,12 +158,15 @@ impl Session {
                 match action {
                     Action::SetRoutes { routes, .. } => {
                         let now = self.router.counts().await?;
-                        reporter.step(
-                            &name,
-                            weight,
-                            now[0] - step_start[0].min(now[0]),
-                            now[1] - step_start[1].min(now[1]),
-                        );
+                        // After a promotion both backends serve the new version: not a step.
+                        if !promoted {
+                            reporter.step(
+                                &name,
+                                weight,
+                                now[0] - step_start[0].min(now[0]),
+                                now[1] - step_start[1].min(now[1]),
+                            );
+                        }
                         self.router
                             .set_routes(Routes {
                                 primary: routes.primary,
@@ -184,6 +188,7 @@ impl Session {
                         // Local mode's promotion: the canary's backend now serves as the stable
                         // one, at the primary's share.
                         self.router.set_primary(&release.canary_url).await?;
+                        promoted = true;
                         step_start = self.router.counts().await?;
                     }
                     Action::RecordEvent {

@@ -14,6 +14,8 @@ enum RouterArg {
     Embedded,
     /// A real Traefik (file provider); builtin metrics from Prometheus.
     Traefik,
+    /// A real nginx (upstream weights, reloaded); builtin metrics from its access log.
+    Nginx,
 }
 
 #[derive(clap::Args)]
@@ -141,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         router: match args.router {
             RouterArg::Embedded => RouterKind::Embedded,
             RouterArg::Traefik => RouterKind::Traefik,
+            RouterArg::Nginx => RouterKind::Nginx,
         },
         metrics_server: args.metrics_server,
         load,

@@ -3,11 +3,13 @@
 
 pub mod embedded;
 pub mod matching;
+pub mod nginx;
 pub mod stats;
 pub mod traefik;
 
 pub use embedded::EmbeddedRouter;
 pub use matching::MatchRules;
+pub use nginx::NginxRouter;
 pub use stats::{Totals, Window};
 pub use traefik::TraefikRouter;
 
@@ -90,6 +92,7 @@ pub enum RouterError {
 pub enum AnyRouter {
     Embedded(EmbeddedRouter),
     Traefik(Box<TraefikRouter>),
+    Nginx(Box<NginxRouter>),
 }
 
 impl AnyRouter {
@@ -98,6 +101,7 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(r) => format!("http://{}", r.addr()),
             AnyRouter::Traefik(r) => r.url().to_owned(),
+            AnyRouter::Nginx(r) => r.url(),
         }
     }
 
@@ -105,6 +109,7 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(_) => "embedded",
             AnyRouter::Traefik(_) => "traefik",
+            AnyRouter::Nginx(_) => "nginx",
         }
     }
 
@@ -116,6 +121,7 @@ impl AnyRouter {
                 Ok(())
             }
             AnyRouter::Traefik(r) => r.set_routes(routes).await,
+            AnyRouter::Nginx(r) => r.set_routes(routes).await,
         }
     }
 
@@ -126,10 +132,12 @@ impl AnyRouter {
                 r.set_matches(matches);
                 Ok(())
             }
-            AnyRouter::Traefik(_) if matches.is_some() => Err(RouterError::Match(
-                "spec.analysis.match: A/B routing needs --router embedded in local mode".into(),
-            )),
-            AnyRouter::Traefik(_) => Ok(()),
+            AnyRouter::Traefik(_) | AnyRouter::Nginx(_) if matches.is_some() => {
+                Err(RouterError::Match(
+                    "spec.analysis.match: A/B routing needs --router embedded in local mode".into(),
+                ))
+            }
+            AnyRouter::Traefik(_) | AnyRouter::Nginx(_) => Ok(()),
         }
     }
 
@@ -141,6 +149,10 @@ impl AnyRouter {
                 let primary = r.backends().0.to_owned();
                 r.set_backends(&primary, url).await
             }
+            AnyRouter::Nginx(r) => {
+                let primary = r.backends().0.to_owned();
+                r.set_backends(&primary, url).await
+            }
         }
     }
 
@@ -149,6 +161,10 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(r) => r.set_primary_backend(url),
             AnyRouter::Traefik(r) => {
+                let canary = r.backends().1.to_owned();
+                r.set_backends(url, &canary).await
+            }
+            AnyRouter::Nginx(r) => {
                 let canary = r.backends().1.to_owned();
                 r.set_backends(url, &canary).await
             }
@@ -164,6 +180,7 @@ impl AnyRouter {
                 Ok([p.requests - p.mirrored, c.requests - c.mirrored])
             }
             AnyRouter::Traefik(r) => r.counts().await,
+            AnyRouter::Nginx(r) => Ok(r.counts()),
         }
     }
 
@@ -173,6 +190,7 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(r) => Some(r.window(Backend::Canary, window)),
             AnyRouter::Traefik(_) => None,
+            AnyRouter::Nginx(r) => Some(r.canary_window(window)),
         }
     }
 
@@ -180,6 +198,7 @@ impl AnyRouter {
         match self {
             AnyRouter::Embedded(r) => r.shutdown(),
             AnyRouter::Traefik(r) => r.shutdown().await,
+            AnyRouter::Nginx(r) => r.shutdown().await,
         }
     }
 }
