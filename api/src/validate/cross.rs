@@ -45,6 +45,10 @@ pub fn check_labeled(docs: &[&Value], labels: &[String]) -> Vec<(usize, Diagnost
             seen.insert(key, i);
         }
     }
+    let mut by_name: HashMap<(Kind, &str), Vec<Option<&str>>> = HashMap::new();
+    for &(kind, ns, name) in seen.keys() {
+        by_name.entry((kind, name)).or_default().push(ns);
+    }
     for (i, doc) in docs.iter().enumerate() {
         if Kind::of(doc) != Some(Kind::Canary) {
             continue;
@@ -74,13 +78,12 @@ pub fn check_labeled(docs: &[&Value], labels: &[String]) -> Vec<(usize, Diagnost
                     .get("namespace")
                     .and_then(Value::as_str)
                     .or(namespace(doc));
-                let found = docs.iter().any(|d| {
-                    Kind::of(d) == Some(target)
-                        && d.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
-                        && match (namespace(d), ns) {
-                            (Some(a), Some(b)) => a == b,
-                            _ => true,
-                        }
+                // A side without a namespace matches any: the cluster decides it at apply time.
+                let found = by_name.get(&(target, name)).is_some_and(|namespaces| {
+                    namespaces.iter().any(|their| match (their, ns) {
+                        (Some(a), Some(b)) => *a == b,
+                        _ => true,
+                    })
                 });
                 if !found {
                     let qualified = ns.map(|n| format!("{n}/{name}")).unwrap_or(name.into());
