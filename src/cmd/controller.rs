@@ -10,7 +10,7 @@ use serin_controller::{Config, telemetry::Telemetry};
 #[derive(clap::Args)]
 pub struct Args {
     /// Path to a kubeconfig; in-cluster configuration (or $KUBECONFIG) when absent.
-    #[arg(long, env = "SERIN_KUBECONFIG")]
+    #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<std::path::PathBuf>,
     /// Watch one namespace only; all namespaces when absent.
     #[arg(short = 'n', long, env = "SERIN_NAMESPACE")]
