@@ -125,9 +125,11 @@ type Rule<'a> = (
 
 fn rules(o: &Options) -> Result<Vec<Rule<'static>>, String> {
     let judge = |hold: u32| -> Result<JudgeConfig, String> {
-        Ok(JudgeConfig::new(o.alpha, o.min_effect, o.steps.len() as u32)
-            .map_err(|e| e.to_string())?
-            .with_hold(hold, false))
+        Ok(
+            JudgeConfig::new(o.alpha, o.min_effect, o.steps.len() as u32)
+                .map_err(|e| e.to_string())?
+                .with_hold(hold, false),
+        )
     };
     let j0 = judge(0)?;
     let jh = judge(o.hold)?;

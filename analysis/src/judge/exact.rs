@@ -161,6 +161,9 @@ mod tests {
         let c = null.critical(0.01);
         assert!(null.upper_tail(c) <= 0.01 && null.upper_tail(c - 1) > 0.01);
         let (p1, p2, p3) = (power(&iv, 1.0, c), power(&iv, 2.0, c), power(&iv, 3.0, c));
-        assert!(p1 <= 0.01 && p1 < p2 && p2 < p3 && p3 > 0.9, "{p1} {p2} {p3}");
+        assert!(
+            p1 <= 0.01 && p1 < p2 && p2 < p3 && p3 > 0.9,
+            "{p1} {p2} {p3}"
+        );
     }
 }

@@ -6,15 +6,18 @@
 //! * [`sequential`]: the judge itself (levels per look, state, decisions, explanations).
 //! * [`evidence`]: interval bookkeeping (exposure, ratio estimate) and the mixture SPRT the
 //!   benchmark compares against.
+//! * [`comparator`]: the judge behind the engine's `Comparator` seam.
 //! * [`latency`]: latency as counts of requests slower than a bound taken from the primary.
 //! * [`sim`]: the release model of the decision benchmark (`bench/judge.sh`), also used by the
 //!   statistical tests.
 
+pub mod comparator;
 pub mod evidence;
 pub mod exact;
 pub mod latency;
 pub mod sequential;
 pub mod sim;
 
+pub use comparator::{JudgeComparator, planned_intervals};
 pub use evidence::Counts;
 pub use sequential::{Judge, JudgeConfig, JudgeError, JudgeState, Judgement, Subject, Verdict};

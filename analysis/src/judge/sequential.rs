@@ -96,10 +96,7 @@ impl JudgeConfig {
     }
 
     /// From a Canary metric's `judge`, with serin's defaults for what it leaves out.
-    pub fn from_spec(
-        spec: &serin_api::judge::JudgeSpec,
-        planned: u32,
-    ) -> Result<Self, JudgeError> {
+    pub fn from_spec(spec: &serin_api::judge::JudgeSpec, planned: u32) -> Result<Self, JudgeError> {
         Ok(Self::new(spec.alpha(), spec.min_effect(), planned)?
             .with_hold(spec.hold_intervals(), spec.promote_on_inconclusive()))
     }
@@ -386,7 +383,10 @@ mod tests {
     fn config_rejects_bad_values() {
         assert_eq!(JudgeConfig::new(0.0, 1.5, 5), Err(JudgeError::Alpha(0.0)));
         assert_eq!(JudgeConfig::new(0.5, 1.5, 5), Err(JudgeError::Alpha(0.5)));
-        assert_eq!(JudgeConfig::new(0.01, 1.0, 5), Err(JudgeError::MinEffect(1.0)));
+        assert_eq!(
+            JudgeConfig::new(0.01, 1.0, 5),
+            Err(JudgeError::MinEffect(1.0))
+        );
         assert!(matches!(
             JudgeConfig::new(f64::NAN, 2.0, 5),
             Err(JudgeError::Alpha(_))
@@ -473,7 +473,11 @@ mod tests {
         assert_eq!(j.conclude().verdict, Verdict::Hold);
         let r = j.conclude();
         assert_eq!(r.verdict, Verdict::Inconclusive { promote: false });
-        assert!(r.message.contains("a 0% chance to catch 1.5x"), "{}", r.message);
+        assert!(
+            r.message.contains("a 0% chance to catch 1.5x"),
+            "{}",
+            r.message
+        );
         assert!(r.message.ends_with("pausing for a person"));
     }
 

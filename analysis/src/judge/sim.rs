@@ -396,4 +396,66 @@ mod tests {
         );
         assert!(t.mean_intervals() >= 3.0);
     }
+
+    #[test]
+    fn the_judge_keeps_false_rollbacks_under_alpha() {
+        // Healthy canaries, 20 req/s, p = 1%, five steps and up to 10 held intervals. The union
+        // bound guarantees ≤ 1%; with 3,000 releases the standard error at 1% is 0.18 points,
+        // so a rate above 1% + 3 SE = 1.55% would mean the guarantee is broken.
+        let cfg = JudgeConfig::new(0.01, 2.0, 5).unwrap();
+        let mut u = source(21);
+        let mut t = Tally::default();
+        for _ in 0..3000 {
+            t.add(judge(&model(0.01, 1.0), &cfg, &mut u));
+        }
+        assert!(
+            t.rollback_rate() <= 0.0155,
+            "false rollbacks {}",
+            t.rollback_rate()
+        );
+        // And a base rate that differs from the primary's does not matter: only the ratio does.
+        let mut t = Tally::default();
+        for _ in 0..3000 {
+            t.add(judge(&model(0.05, 1.0), &cfg, &mut u));
+        }
+        assert!(
+            t.rollback_rate() <= 0.0155,
+            "false rollbacks {}",
+            t.rollback_rate()
+        );
+    }
+
+    #[test]
+    fn the_judge_catches_a_3x_regression_with_ample_traffic() {
+        // 50 req/s, p = 2%, canary 3x: the fixed test would catch essentially all; require 95%
+        // over 500 releases (a true rate of 99% makes < 95% a > 6 SE event).
+        let cfg = JudgeConfig::new(0.01, 1.5, 5).unwrap();
+        let m = Model {
+            rate: 50.0,
+            ..model(0.02, 3.0)
+        };
+        let mut u = source(5);
+        let mut t = Tally::default();
+        for _ in 0..500 {
+            t.add(judge(&m, &cfg, &mut u));
+        }
+        assert!(t.rollback_rate() >= 0.95, "detected {}", t.rollback_rate());
+        assert!(t.mean_intervals() <= 5.0);
+    }
+
+    #[test]
+    fn no_traffic_on_the_canary_never_rolls_back() {
+        // A canary that receives nothing (weights 0): the judge has no evidence either way.
+        let cfg = JudgeConfig::new(0.01, 1.5, 5).unwrap().with_hold(3, false);
+        let m = Model {
+            steps: vec![0, 0, 0, 0, 0],
+            ..model(0.05, 10.0)
+        };
+        let mut u = source(9);
+        for _ in 0..200 {
+            let o = judge(&m, &cfg, &mut u);
+            assert!(!o.rolled_back && o.inconclusive, "{o:?}");
+            assert_eq!(o.intervals, 8);
+        }
+    }
 }

@@ -1,0 +1,241 @@
+//! The judge behind the engine's [`Comparator`] seam: a shell that measures a judged metric as
+//! [`Measurement::Comparison`](crate::Measurement::Comparison) (counts of requests and failures
+//! per side) passes a `JudgeComparator` as `Input::comparator`, keeps it across ticks, and saves
+//! its [`states`](JudgeComparator::states) with the Canary so a restart resumes the evidence.
+//!
+//! Mapping to the engine's outcomes: Continue and Pass are Pass; Fail is Fail (and stays Fail,
+//! so the engine's failedChecks reach the threshold); at the last planned look Hold and a
+//! pausing Inconclusive are NoData — with `noDataPolicy: {action: halt}` the engine then holds
+//! the weight, which is what the judge asks for — and a promoting Inconclusive is Pass.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use serin_api::canary::CanaryMetric;
+use serin_api::{CanarySpec, Strategy};
+
+use super::evidence::Counts;
+use super::sequential::{Judge, JudgeConfig, JudgeState, Verdict as JudgeVerdict};
+use crate::{Comparator, Outcome, Sample, Verdict};
+
+/// Number of analysis intervals the spec plans: weight steps up to maxWeight (canary), or
+/// iterations (A/B testing, blue/green).
+pub fn planned_intervals(spec: &CanarySpec) -> u32 {
+    if !matches!(spec.strategy(), Strategy::Canary) {
+        return spec.iterations().max(1);
+    }
+    let max = spec.max_weight();
+    let (mut weight, mut steps) = (0u32, 0u32);
+    while weight < max && steps < 100 {
+        let step = crate::weights::next_step(spec, weight);
+        if step == 0 {
+            break;
+        }
+        weight += step;
+        steps += 1;
+    }
+    steps.max(1)
+}
+
+/// Per-metric judges, created on first use.
+#[derive(Debug, Default)]
+pub struct JudgeComparator {
+    planned: u32,
+    judges: RefCell<BTreeMap<String, Judge>>,
+    saved: BTreeMap<String, JudgeState>,
+}
+
+impl JudgeComparator {
+    pub fn new(spec: &CanarySpec) -> Self {
+        Self {
+            planned: planned_intervals(spec),
+            ..Self::default()
+        }
+    }
+
+    /// Resumes from states saved by [`states`](Self::states) (a new run starts from `new`).
+    pub fn resume(spec: &CanarySpec, states: BTreeMap<String, JudgeState>) -> Self {
+        Self {
+            planned: planned_intervals(spec),
+            judges: RefCell::default(),
+            saved: states,
+        }
+    }
+
+    /// The state of every judge, by metric name, to save with the Canary.
+    pub fn states(&self) -> BTreeMap<String, JudgeState> {
+        let mut out = self.saved.clone();
+        for (name, j) in self.judges.borrow().iter() {
+            out.insert(name.clone(), j.state().clone());
+        }
+        out
+    }
+
+    fn verdict(outcome: Outcome, value: Option<f64>, explanation: String) -> Verdict {
+        Verdict {
+            outcome,
+            value,
+            explanation,
+        }
+    }
+}
+
+fn count(x: f64, what: &str) -> Result<u64, String> {
+    if x.is_finite() && x >= 0.0 {
+        // Prometheus' increase() extrapolates to fractions; the test needs whole requests.
+        Ok(x.round() as u64)
+    } else {
+        Err(format!(
+            "{what} is {x}: counts must be finite and not negative"
+        ))
+    }
+}
+
+fn counts(s: &Sample, side: &str) -> Result<Counts, String> {
+    Ok(Counts::new(
+        count(s.count, &format!("{side} requests"))?,
+        count(s.failures, &format!("{side} failures"))?,
+    ))
+}
+
+impl Comparator for JudgeComparator {
+    fn compare(&self, metric: &CanaryMetric, canary: &Sample, primary: &Sample) -> Verdict {
+        let Some(spec) = &metric.judge else {
+            return Self::verdict(
+                Outcome::Error,
+                None,
+                "the metric has no `judge` configuration; add judge: {type: sequential}".into(),
+            );
+        };
+        let config = match JudgeConfig::from_spec(spec, self.planned) {
+            Ok(c) => c,
+            Err(e) => return Self::verdict(Outcome::Error, None, e.to_string()),
+        };
+        let (c, p) = match (counts(canary, "canary"), counts(primary, "primary")) {
+            (Ok(c), Ok(p)) => (c, p),
+            (Err(e), _) | (_, Err(e)) => return Self::verdict(Outcome::Error, None, e),
+        };
+        let mut judges = self.judges.borrow_mut();
+        let judge = judges.entry(metric.name.clone()).or_insert_with(|| {
+            match self.saved.get(&metric.name) {
+                Some(state) => Judge::resume(config.clone(), state.clone()),
+                None => Judge::new(config.clone()),
+            }
+        });
+        let mut j = match judge.observe(c, p) {
+            Ok(j) => j,
+            Err(e) => return Self::verdict(Outcome::Error, None, e.to_string()),
+        };
+        if j.verdict == JudgeVerdict::Continue && judge.state().intervals >= self.planned {
+            j = judge.conclude();
+        }
+        let outcome = match j.verdict {
+            JudgeVerdict::Continue | JudgeVerdict::Pass => Outcome::Pass,
+            JudgeVerdict::Fail => Outcome::Fail,
+            JudgeVerdict::Inconclusive { promote: true } => Outcome::Pass,
+            JudgeVerdict::Hold | JudgeVerdict::Inconclusive { promote: false } => Outcome::NoData,
+        };
+        Self::verdict(outcome, Some(j.evidence), j.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serin_api::canary::CanaryAnalysis;
+    use serin_api::judge::JudgeSpec;
+
+    fn spec(step: i32, max: i32) -> CanarySpec {
+        CanarySpec {
+            analysis: Some(CanaryAnalysis {
+                step_weight: Some(step),
+                max_weight: Some(max),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn metric() -> CanaryMetric {
+        CanaryMetric {
+            name: "request-success-rate".into(),
+            judge: Some(JudgeSpec::default()),
+            ..Default::default()
+        }
+    }
+
+    fn sample(count: f64, failures: f64) -> Sample {
+        Sample {
+            count,
+            failures,
+            values: vec![],
+        }
+    }
+
+    #[test]
+    fn planned_intervals_follow_the_steps() {
+        assert_eq!(planned_intervals(&spec(10, 50)), 5);
+        assert_eq!(planned_intervals(&spec(20, 50)), 3);
+        let blue_green = CanarySpec {
+            analysis: Some(CanaryAnalysis {
+                iterations: Some(4),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(planned_intervals(&blue_green), 4);
+    }
+
+    #[test]
+    fn a_regression_fails_and_the_state_resumes() {
+        let cmp = JudgeComparator::new(&spec(10, 50));
+        let v = cmp.compare(&metric(), &sample(1000.0, 80.0), &sample(9000.0, 90.0));
+        assert_eq!(v.outcome, Outcome::Fail, "{}", v.explanation);
+        assert!(v.explanation.contains("rolling back"));
+        let resumed = JudgeComparator::resume(&spec(10, 50), cmp.states());
+        let v = resumed.compare(&metric(), &sample(0.0, 0.0), &sample(0.0, 0.0));
+        assert_eq!(v.outcome, Outcome::Fail, "a Fail survives a restart");
+    }
+
+    #[test]
+    fn the_last_planned_look_concludes() {
+        let cmp = JudgeComparator::new(&spec(25, 50));
+        let m = metric();
+        let v = cmp.compare(&m, &sample(25_000.0, 250.0), &sample(75_000.0, 750.0));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(v.explanation.ends_with("continuing"), "{}", v.explanation);
+        let v = cmp.compare(&m, &sample(50_000.0, 500.0), &sample(50_000.0, 500.0));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(v.explanation.ends_with("passing"), "{}", v.explanation);
+        // Too little traffic at the end: NoData (the engine halts with noDataPolicy: halt).
+        let quiet = JudgeComparator::new(&spec(50, 50));
+        let v = quiet.compare(&m, &sample(10.0, 0.0), &sample(10.0, 0.0));
+        assert_eq!(v.outcome, Outcome::NoData);
+        assert!(v.explanation.contains("holding"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let cmp = JudgeComparator::new(&spec(10, 50));
+        let v = cmp.compare(&metric(), &sample(f64::NAN, 0.0), &sample(1.0, 0.0));
+        assert_eq!(v.outcome, Outcome::Error);
+        assert!(v.explanation.contains("canary requests is NaN"));
+        let v = cmp.compare(&metric(), &sample(1.0, 5.0), &sample(1.0, 0.0));
+        assert_eq!(v.outcome, Outcome::Error);
+        let no_judge = CanaryMetric {
+            name: "x".into(),
+            ..Default::default()
+        };
+        let v = cmp.compare(&no_judge, &sample(1.0, 0.0), &sample(1.0, 0.0));
+        assert_eq!(v.outcome, Outcome::Error);
+        let bad = CanaryMetric {
+            judge: Some(JudgeSpec {
+                alpha: Some(2.0),
+                ..Default::default()
+            }),
+            ..metric()
+        };
+        let v = cmp.compare(&bad, &sample(1.0, 0.0), &sample(1.0, 0.0));
+        assert!(v.explanation.contains("alpha"), "{}", v.explanation);
+    }
+}
