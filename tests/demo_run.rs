@@ -19,7 +19,8 @@ fn demo_promotes_v2_and_rolls_back_v3() {
     assert_eq!(done[1]["result"], "rolledBack");
     let reason = done[1]["message"].as_str().unwrap();
     assert!(
-        reason.contains("request-success-rate 80.00 < min 99"),
+        reason.contains("threshold reached 2")
+            && reason.contains("request-success-rate 80 < min 99"),
         "{reason}"
     );
     out.assert_shares(40);

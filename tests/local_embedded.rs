@@ -47,7 +47,8 @@ fn canary_failing_a_fifth_of_requests_is_rolled_back_after_threshold_checks() {
         msg.contains("threshold reached 3") && msg.contains("request-success-rate"),
         "{msg}"
     );
-    assert_eq!(out.failed_check_events(), 3, "{}", out.stdout);
+    assert_eq!(out.max_failed_checks(), 3, "{}", out.stdout);
+    assert_eq!(out.failing_ticks(), 3, "{}", out.stdout);
     // The failing metric's value is the injected error rate, measured by the router.
     let tick = out
         .of("tick")

@@ -33,7 +33,8 @@ fn nginx_canary_failing_a_fifth_of_requests_is_rolled_back() {
     );
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert_eq!(out.done()["result"], "rolledBack");
-    assert_eq!(out.failed_check_events(), 2, "{}", out.stdout);
+    assert_eq!(out.max_failed_checks(), 2, "{}", out.stdout);
+    assert_eq!(out.failing_ticks(), 2, "{}", out.stdout);
     let sr = out
         .of("tick")
         .into_iter()

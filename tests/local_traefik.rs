@@ -52,7 +52,7 @@ fn traefik_canary_failing_a_fifth_of_requests_is_rolled_back() {
             .contains("threshold reached 2"),
         "{done}"
     );
-    assert_eq!(out.failed_check_events(), 2, "{}", out.stdout);
+    assert_eq!(out.max_failed_checks(), 2, "{}", out.stdout);
     // Prometheus measured the injected 20% through Traefik's metrics.
     let failing = out
         .of("tick")

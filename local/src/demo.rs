@@ -12,8 +12,8 @@ use crate::load::LoadSpec;
 use crate::process::{ProcessError, Service};
 use crate::progress::Reporter;
 use crate::router::{AnyRouter, EmbeddedRouter, RouterError};
+use crate::session::Decider;
 use crate::session::{Finished, Release, Session, SessionError};
-use crate::stepper::Decider;
 
 /// The demo's knobs.
 #[derive(Clone, Debug)]
@@ -121,17 +121,21 @@ pub async fn run(
     .start(&format!("{}/", session.router.url()));
 
     let v2 = demo_app(&opts.serin, "v2", 0.0, Duration::ZERO).await?;
-    let release = |revision: &str, url: &str| Release {
+    let release = |stable: &str, revision: &str, url: &str| Release {
         name: "podinfo".into(),
         namespace: "demo".into(),
         spec: spec.clone(),
         templates: Vec::new(),
         canary_url: url.into(),
         revision: revision.into(),
+        stable_revision: stable.into(),
     };
-    let first = session.run(&release("v2", &v2.url), reporter, stop).await?;
+    let first = session
+        .run(&release("v1", "v2", &v2.url), reporter, stop)
+        .await?;
     // v2 serves as the primary now (promoted) or v1 still does (rolled back).
     let (stable, retired) = if first.promoted { (v2, v1) } else { (v1, v2) };
+    let stable_label = if first.promoted { "v2" } else { "v1" };
     retired.stop().await;
     let v3 = demo_app(
         &opts.serin,
@@ -140,7 +144,9 @@ pub async fn run(
         opts.canary_latency,
     )
     .await?;
-    let second = session.run(&release("v3", &v3.url), reporter, stop).await?;
+    let second = session
+        .run(&release(stable_label, "v3", &v3.url), reporter, stop)
+        .await?;
     load.abort();
     session.router.shutdown().await;
     v3.stop().await;

@@ -8,14 +8,12 @@ pub mod demo_app;
 pub mod load;
 pub mod process;
 pub mod progress;
-pub mod router;
-pub mod session;
-pub mod stepper;
-
-/// The decider local runs use: the minimal stepper until the analysis engine's state machine
-/// lands, then `serin_analysis::tick` (same signature).
-pub fn default_decider() -> stepper::Decider {
-    stepper::tick
-}
 pub mod prometheus_server;
+pub mod router;
 pub mod run;
+pub mod session;
+
+/// The decider local runs use: the analysis engine, the same one as the operator's.
+pub fn default_decider() -> session::Decider {
+    serin_analysis::tick
+}

@@ -11,8 +11,8 @@ use crate::process::{ProcessError, Service, wait_url};
 use crate::progress::Reporter;
 use crate::prometheus_server::PrometheusServer;
 use crate::router::{AnyRouter, EmbeddedRouter, NginxRouter, RouterError, TraefikRouter};
+use crate::session::Decider;
 use crate::session::{Finished, Release, Session, SessionError};
-use crate::stepper::Decider;
 
 /// Which router splits the traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +160,7 @@ pub async fn run(
         templates: opts.templates.clone(),
         canary_url,
         revision: "canary".into(),
+        stable_revision: "primary".into(),
     };
     let result = session.run(&release, reporter, stop).await;
     if let Some(l) = load {

@@ -12,7 +12,9 @@ use serin_providers::prometheus::Prometheus;
 use crate::checks::{ANSWER_TIMEOUT, Checker};
 use crate::progress::Reporter;
 use crate::router::{AnyRouter, MatchRules, RouterError, Routes};
-use crate::stepper::Decider;
+
+/// Decides one tick (`serin_analysis::tick`; tests may drive the shell with a scripted one).
+pub type Decider = fn(&Input<'_>, &Answers) -> Tick;
 
 /// One release to analyse.
 pub struct Release {
@@ -24,6 +26,8 @@ pub struct Release {
     pub canary_url: String,
     /// A label for the revision under analysis (e.g. the demo's `v2`).
     pub revision: String,
+    /// A label for the version the primary runs.
+    pub stable_revision: String,
 }
 
 /// How a release ended.
@@ -100,8 +104,8 @@ impl Session {
         // The stable version is what the primary runs; the release is a new revision of it.
         let mut status = CanaryStatus {
             phase: Some(Phase::Initialized),
-            last_applied_spec: Some("stable".into()),
-            last_promoted_spec: Some("stable".into()),
+            last_applied_spec: Some(release.stable_revision.clone()),
+            last_promoted_spec: Some(release.stable_revision.clone()),
             ..Default::default()
         };
         let mut observed = Observed {
@@ -114,6 +118,7 @@ impl Session {
         };
         let mut weight = 0u32;
         let mut promoted = false;
+        let mut rollback_reason = None;
         let mut step_start = self.router.counts().await?;
         for _ in 0..self.max_ticks {
             observed.now_ms = now_ms();
@@ -195,15 +200,15 @@ impl Session {
                         type_,
                         reason,
                         message,
-                    } => reporter.event(
-                        &name,
-                        *type_ == EventType::Warning,
-                        &format!("{:?}", reason.code),
-                        message,
-                    ),
-                    Action::SendAlert { message, .. } => {
-                        reporter.event(&name, true, "Alert", message)
+                    } => {
+                        let code = format!("{:?}", reason.code);
+                        if code.starts_with("Rollback") {
+                            rollback_reason = Some(message.clone());
+                        }
+                        reporter.event(&name, *type_ == EventType::Warning, &code, message)
                     }
+                    // Local mode has no alert providers; alerts repeat the events shown.
+                    Action::SendAlert { .. } => {}
                     Action::CallWebhook {
                         kind, phase, hook, ..
                     } => {
@@ -228,8 +233,12 @@ impl Session {
             status = output.status;
             reporter.tick(&name, &release.spec, &status);
             if let Some(result) = concluded {
-                let message = status.message.clone().unwrap_or_default();
                 let promoted = matches!(result, Conclusion::Promoted | Conclusion::Skipped);
+                // A rollback is explained by its decision, not by the scale-down that follows.
+                let message = match (promoted, rollback_reason.take()) {
+                    (false, Some(reason)) => reason,
+                    _ => status.message.clone().unwrap_or_default(),
+                };
                 reporter.done(&name, promoted, &message);
                 return Ok(Finished { promoted, message });
             }

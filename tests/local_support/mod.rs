@@ -120,6 +120,23 @@ impl Outcome {
             .unwrap_or_else(|| panic!("no done event:\n{}", self.stdout))
     }
 
+    /// The highest `failedChecks` any tick reported.
+    pub fn max_failed_checks(&self) -> u64 {
+        self.of("tick")
+            .iter()
+            .filter_map(|t| t["failedChecks"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Ticks whose first metric failed its range.
+    pub fn failing_ticks(&self) -> usize {
+        self.of("tick")
+            .iter()
+            .filter(|t| t["metrics"][0]["outcome"] == "Fail")
+            .count()
+    }
+
     pub fn failed_check_events(&self) -> usize {
         self.events
             .iter()
