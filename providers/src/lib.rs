@@ -6,8 +6,18 @@
 //! nothing: usually no traffic), or an **error** (the provider could not be reached, refused the
 //! query, or answered something that is not one number).
 
+pub mod alerts;
 pub mod builtin;
+pub mod cloudwatch;
+pub mod datadog;
+pub mod dynatrace;
+pub mod graphite;
+pub mod influxdb;
+pub mod loadtester;
+pub mod metric;
+pub mod newrelic;
 pub mod prometheus;
+pub mod splunk;
 pub mod webhook;
 
 /// Why a query produced no value.
