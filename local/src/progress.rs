@@ -1,6 +1,6 @@
 //! Progress of a local run: a readable block per tick on a terminal (phase, weight bar, each
 //! metric against its range, failed checks, events), JSON lines otherwise (one object per line
-//! with an `event` field: `start`, `event`, `tick`, `step`, `done`).
+//! with an `event` field: `backends`, `start`, `event`, `tick`, `step`, `done`).
 
 use std::io::Write;
 
@@ -64,6 +64,15 @@ impl Reporter {
             self.text(&format!(
                 "▶ {canary}: analysing revision {revision} behind the {router} router at {url}"
             ));
+        }
+    }
+
+    /// Where the primary and the canary answer (after their readiness probes passed).
+    pub fn backends(&mut self, primary: &str, canary: &str) {
+        if self.json {
+            self.line(json!({"event": "backends", "primary": primary, "canary": canary}));
+        } else {
+            self.text(&format!("  primary {primary}   canary {canary}"));
         }
     }
 

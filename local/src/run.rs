@@ -104,6 +104,7 @@ pub async fn run(
     .await?;
     let (canary_url, canary_proc) =
         backend("canary", &opts.canary, &opts.ready_path, opts.ready_timeout).await?;
+    reporter.backends(&primary_url, &canary_url);
     let router = match opts.router {
         RouterKind::Embedded => {
             let addr = opts
