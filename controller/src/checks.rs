@@ -10,7 +10,8 @@ use serin_api::template::TemplateVars;
 use serin_api::{Canary, CanaryStatus, MetricTemplate};
 use serin_providers::QueryError;
 use serin_providers::builtin::{self, Builtin};
-use serin_providers::prometheus::{Auth, DEFAULT_TIMEOUT, Prometheus};
+use serin_providers::metric::MetricProvider;
+use serin_providers::prometheus::Prometheus;
 use serin_providers::webhook::{self, WebhookCall, WebhookPayload};
 
 use crate::Context;
@@ -131,53 +132,17 @@ async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<
                 ))
             })?;
         let p = &template.spec.provider;
-        if p.type_ != "prometheus" {
-            return Err(QueryError::Error(format!(
-                "MetricTemplate {tns}/{}: provider type {:?} is not implemented in this controller yet; use prometheus",
-                r.name, p.type_
-            )));
-        }
-        let auth = match &p.secret_ref {
-            Some(s) => {
-                let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &tns);
-                let secret = secrets
-                    .get_opt(&s.name)
-                    .await
-                    .map_err(|e| {
-                        QueryError::Error(format!("reading Secret {tns}/{}: {e}", s.name))
-                    })?
-                    .ok_or_else(|| {
-                        QueryError::Error(format!(
-                            "Secret {tns}/{} (secretRef of MetricTemplate {}) not found",
-                            s.name, r.name
-                        ))
-                    })?;
-                let data: BTreeMap<String, Vec<u8>> = secret
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
-                Auth::from_secret(&data)
-            }
-            None => None,
+        let data = match &p.secret_ref {
+            Some(s) => secret_data(ctx, &tns, &s.name, &format!("MetricTemplate {}", r.name))
+                .await
+                .map_err(QueryError::Error)?,
+            None => BTreeMap::new(),
         };
-        let headers = p
-            .headers
-            .iter()
-            .flatten()
-            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-            .collect();
-        let address = p.address.clone().unwrap_or(default_server);
-        let prom = Prometheus::builder(
-            &address,
-            auth,
-            headers,
-            DEFAULT_TIMEOUT,
-            p.insecure_skip_verify.unwrap_or(false),
-        )
-        .map_err(|e| QueryError::Error(e.to_string()))?;
-        return prom.query(&render(&template.spec.query)?).await;
+        let provider = MetricProvider::new(p, &data, &default_server)
+            .map_err(|e| QueryError::Error(format!("MetricTemplate {tns}/{}: {e}", r.name)))?;
+        return provider
+            .query(&render(&template.spec.query)?, metric.interval())
+            .await;
     }
     let q = if let Some(q) = &metric.query {
         render(q)?
@@ -196,4 +161,25 @@ async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<
     };
     let prom = Prometheus::new(&default_server).map_err(|e| QueryError::Error(e.to_string()))?;
     prom.query(&q).await
+}
+
+/// The data of a Secret referenced by `owner` (a MetricTemplate or an AlertProvider).
+pub async fn secret_data(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    owner: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading Secret {ns}/{name}: {e}"))?
+        .ok_or_else(|| format!("Secret {ns}/{name} (secretRef of {owner}) not found"))?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
 }

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod context;
 pub mod error;
+pub mod notify;
 pub mod reconcile;
 pub mod router;
 pub mod services;
@@ -44,6 +45,9 @@ pub struct Config {
     pub instance: String,
     /// Canaries reconciled at once.
     pub concurrency: u16,
+    /// Global notifiers (`--slack-url`, `--msteams-url`) for Canaries without `analysis.alerts`.
+    pub slack_url: Option<String>,
+    pub msteams_url: Option<String>,
 }
 
 impl Default for Config {
@@ -56,6 +60,8 @@ impl Default for Config {
             cluster_name: String::new(),
             instance: "serin-controller".into(),
             concurrency: 4,
+            slack_url: None,
+            msteams_url: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 use serin_analysis::{
-    Action, Answers, Conclusion, EventType, Input, Observed, Readiness, Severity, Tick,
+    Action, Answers, Conclusion, EventType, Input, Observed, Readiness, Routes, Severity, Tick,
 };
 use serin_api::labels::{CANARY_LABEL, CANARY_SUFFIX, RETRY_ANNOTATION, STABLE_HASH_ANNOTATION};
 use serin_api::validate::{Severity as DiagSeverity, validate_document};
@@ -167,10 +167,10 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
                 reason: format!("deployment {target_name}{CANARY_SUFFIX} is not scaled up yet"),
             },
         },
-        routes: if status.phase.is_some() {
-            router.get_routes(&ctx.client, &canary).await?
-        } else {
-            None
+        routes: match (status.phase, memory.routes) {
+            (None, _) => None,
+            (Some(_), Some(known)) => Some(known),
+            (Some(_), None) => router.get_routes(&ctx.client, &canary).await?,
         },
         retry: retry.clone(),
     };
@@ -204,11 +204,15 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         }
     };
 
+    let mut routes = observed.routes;
     for action in &output.actions {
-        carry_out(
+        if let Some(written) = carry_out(
             &ctx, &canary, &target, &label, router, &status, &revision, action,
         )
-        .await?;
+        .await?
+        {
+            routes = Some(written);
+        }
     }
     let written = write_status(&ctx, &canary, &status, &output.status).await?;
     record_telemetry(&ctx, &canary, &output.status, &labels, &output.actions);
@@ -225,6 +229,7 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
             generation,
             revision,
             retry,
+            routes,
         },
     );
     Ok(Requeue::requeue(next))
@@ -275,7 +280,7 @@ async fn carry_out(
     status: &CanaryStatus,
     revision: &str,
     action: &Action,
-) -> Result<(), Error> {
+) -> Result<Option<Routes>, Error> {
     let ns = canary.namespace().unwrap_or_default();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let target_name = target.name_any();
@@ -291,19 +296,18 @@ async fn carry_out(
                 .await?;
             let svcs: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
             services::ensure(&svcs, canary, target, label).await?;
-            router
-                .set_routes(
-                    &ctx.client,
-                    canary,
-                    serin_analysis::Routes {
-                        primary: 100,
-                        canary: 0,
-                        mirror: false,
-                    },
-                )
-                .await?;
+            let initial = Routes {
+                primary: 100,
+                canary: 0,
+                mirror: false,
+            };
+            router.set_routes(&ctx.client, canary, initial).await?;
+            return Ok(Some(initial));
         }
-        Action::SetRoutes { routes, .. } => router.set_routes(&ctx.client, canary, *routes).await?,
+        Action::SetRoutes { routes, .. } => {
+            router.set_routes(&ctx.client, canary, *routes).await?;
+            return Ok(Some(*routes));
+        }
         Action::ScaleUpCanary {
             revision: wanted, ..
         } => {
@@ -368,16 +372,17 @@ async fn carry_out(
             severity,
             message,
             alerts,
-            ..
+            reason,
         } => {
-            // Alert providers (slack, msteams, …) come with the alerts work; until then the alert
-            // is logged with its severity so nothing is silently dropped.
             let level = match severity {
                 Severity::Error => "error",
                 Severity::Warn => "warn",
                 Severity::Info => "info",
             };
-            tracing::warn!(canary = %canary.name_any(), namespace = %ns, severity = level, providers = ?alerts, cluster = %ctx.config.cluster_name, "alert: {message}");
+            tracing::info!(canary = %canary.name_any(), namespace = %ns, severity = level, providers = ?alerts, cluster = %ctx.config.cluster_name, "alert: {message}");
+            let alert =
+                crate::notify::alert(ctx, canary, target, revision, *severity, message, reason);
+            crate::notify::send(ctx, canary, alerts, alert).await;
         }
         Action::CallWebhook {
             kind,
@@ -419,7 +424,7 @@ async fn carry_out(
         }
         Action::Concluded { .. } => {}
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Publishes a Kubernetes event; a failure to record is logged, never fatal.

@@ -76,16 +76,11 @@ impl Router {
             Router::Traefik => traefik::spec(canary, routes),
             Router::Kubernetes => unreachable!("no object"),
         };
-        match api.get_opt(&name).await? {
-            Some(_) => {
-                api.patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(serde_json::json!({ "spec": spec })),
-                )
-                .await?;
-            }
-            None => {
+        // PATCH first: the object exists on every tick but the first, so no GET is needed.
+        let patch = Patch::Merge(serde_json::json!({ "spec": spec.clone() }));
+        match api.patch(&name, &PatchParams::default(), &patch).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {
                 let mut obj = DynamicObject::new(&name, &ar).within(&ns);
                 obj.data = serde_json::json!({ "spec": spec });
                 obj.meta_mut().labels = Some(
@@ -99,6 +94,7 @@ impl Router {
                     crate::workload::owner_reference(canary).map(|o| vec![o]);
                 api.create(&PostParams::default(), &obj).await?;
             }
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
