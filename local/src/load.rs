@@ -109,10 +109,11 @@ impl LoadSpec {
                 .requests
                 .map(|n| n.div_ceil(u64::from(spec.concurrency)));
             let deadline = spec.duration.map(|d| tokio::time::Instant::now() + d);
-            let mut workers = Vec::new();
+            // A JoinSet aborts the workers when this task is aborted (dropped).
+            let mut workers = tokio::task::JoinSet::new();
             for _ in 0..spec.concurrency {
                 let (client, url, spec) = (client.clone(), url.clone(), spec.clone());
-                workers.push(tokio::spawn(async move {
+                workers.spawn(async move {
                     let start = tokio::time::Instant::now();
                     let mut sent = 0u64;
                     loop {
@@ -140,11 +141,9 @@ impl LoadSpec {
                         }
                         sent += 1;
                     }
-                }));
+                });
             }
-            for w in workers {
-                let _ = w.await;
-            }
+            while workers.join_next().await.is_some() {}
         })
     }
 }
@@ -161,6 +160,37 @@ mod tests {
         assert_eq!(s.duration, Some(Duration::from_secs(60)));
         assert_eq!(s.headers, vec![("x-canary".into(), "insider".into())]);
         assert_eq!(s.url.as_deref(), Some("http://x/"));
+    }
+
+    #[tokio::test]
+    async fn runs_the_requested_number_and_stops_when_aborted() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let done = LoadSpec::parse("hey -n 30 -c 3").unwrap().start(&url);
+        done.await.unwrap();
+        assert_eq!(hits.load(Ordering::Relaxed), 30);
+        let endless = LoadSpec::parse("hey -c 2 -q 200").unwrap().start(&url);
+        while hits.load(Ordering::Relaxed) < 60 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        endless.abort();
+        let _ = endless.await;
+        let after_abort = hits.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // At most the requests in flight at the abort land afterwards.
+        assert!(hits.load(Ordering::Relaxed) <= after_abort + 2);
     }
 
     #[test]
