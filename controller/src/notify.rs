@@ -26,7 +26,12 @@ pub fn alert(
         .spec
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
-        .map(|p| p.containers.iter().filter_map(|c| c.image.clone()).collect())
+        .map(|p| {
+            p.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
         .unwrap_or_default();
     Alert {
         name: canary.name_any(),
@@ -72,7 +77,12 @@ async fn notifiers(
         return out;
     }
     let mut out = Vec::new();
-    for entry in canary.spec.alerts().iter().filter(|a| names.contains(&a.name)) {
+    for entry in canary
+        .spec
+        .alerts()
+        .iter()
+        .filter(|a| names.contains(&a.name))
+    {
         let r = &entry.provider_ref;
         let pns = r.namespace.clone().unwrap_or_else(|| ns.clone());
         let resolved = async {

@@ -38,6 +38,12 @@ pub struct Args {
     /// Cluster name shown in alerts.
     #[arg(long, env = "SERIN_CLUSTER_NAME", default_value = "")]
     cluster_name: String,
+    /// Slack incoming-webhook URL for Canaries without analysis.alerts (global notifier).
+    #[arg(long, env = "SERIN_SLACK_URL")]
+    slack_url: Option<String>,
+    /// MS Teams webhook URL for Canaries without analysis.alerts (global notifier).
+    #[arg(long, env = "SERIN_MSTEAMS_URL")]
+    msteams_url: Option<String>,
     /// Address of /metrics and /healthz.
     #[arg(long, env = "SERIN_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
@@ -92,6 +98,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             cluster_name: args.cluster_name,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "serin-controller".into()),
             concurrency: args.concurrency,
+            slack_url: args.slack_url.filter(|u| !u.is_empty()),
+            msteams_url: args.msteams_url.filter(|u| !u.is_empty()),
         };
         let shutdown = async {
             let mut term =
