@@ -193,3 +193,46 @@ spec:
             .contains("error-rate")
     );
 }
+
+#[test]
+fn templates_can_query_the_backends_own_metrics() {
+    require("prometheus", "apt-get install prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let canary = canary_with(
+        dir.path(),
+        r#"    metrics:
+      - name: app-error-rate
+        interval: 10s
+        thresholdRange: {max: 5}
+        templateRef: {name: app-error-rate}"#,
+    );
+    let text = std::fs::read_to_string(&canary)
+        .unwrap()
+        .replace("interval: 1s", "interval: 3s");
+    std::fs::write(&canary, text).unwrap();
+    let templates = dir.path().join("templates.yaml");
+    std::fs::write(
+        &templates,
+        r#"apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: app-error-rate}
+spec:
+  provider: {type: prometheus}
+  query: |
+    sum(rate(http_requests_total{job="canary",status=~"5.."}[{{ interval }}]))
+    / sum(rate(http_requests_total{job="canary"}[{{ interval }}])) * 100
+"#,
+    )
+    .unwrap();
+    let mut args = run_args(&canary, "embedded", 0.2, "hey -c 2 -q 50");
+    args.extend(["-f".into(), templates.display().to_string()]);
+    let out = run(&args, Duration::from_secs(120));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let value = out
+        .of("tick")
+        .into_iter()
+        .filter_map(|t| t["metrics"][0]["value"].as_f64())
+        .last()
+        .unwrap_or_else(|| panic!("app-error-rate never measured:\n{}", out.stdout));
+    assert!((value - 20.0).abs() < 5.0, "error rate {value}");
+}

@@ -16,8 +16,9 @@ pub struct PrometheusServer {
 }
 
 impl PrometheusServer {
-    /// Starts Prometheus scraping `targets` (`host:port`, path `/metrics`) every second.
-    pub async fn start(job: &str, targets: &[String]) -> Result<Self, RouterError> {
+    /// Starts Prometheus scraping each job's targets (`host:port`, path `/metrics`) every second;
+    /// series carry the job's name in the `job` label.
+    pub async fn start(jobs: &[(&str, Vec<String>)]) -> Result<Self, RouterError> {
         let dir = tempfile::Builder::new()
             .prefix("serin-prometheus-")
             .tempdir()
@@ -25,14 +26,19 @@ impl PrometheusServer {
                 what: "creating Prometheus' directory".into(),
                 source,
             })?;
-        let targets = targets
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{targets}]\n"
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
         );
+        for (job, targets) in jobs {
+            let targets = targets
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            config.push_str(&format!(
+                "  - job_name: {job}\n    static_configs:\n      - targets: [{targets}]\n"
+            ));
+        }
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).map_err(|source| RouterError::Io {
             what: "writing prometheus.yml".into(),

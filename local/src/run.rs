@@ -132,11 +132,20 @@ pub async fn run(
             Some(Prometheus::new(url).map_err(|e| RunError::MetricsServer(e.to_string()))?)
         }
         None if needs_prometheus(&opts.spec, opts.router) => {
-            let targets = match &router {
-                AnyRouter::Traefik(t) => vec![t.metrics_target()],
-                AnyRouter::Embedded(_) | AnyRouter::Nginx(_) => Vec::new(),
+            // The backends too, for templates on their own metrics (`job="canary"`).
+            let host = |url: &str| {
+                url.trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_owned()
             };
-            let server = PrometheusServer::start("serin-router", &targets).await?;
+            let mut jobs = vec![
+                ("primary", vec![host(&primary_url)]),
+                ("canary", vec![host(&canary_url)]),
+            ];
+            if let AnyRouter::Traefik(t) = &router {
+                jobs.push(("router", vec![t.metrics_target()]));
+            }
+            let server = PrometheusServer::start(&jobs).await?;
             let client =
                 Prometheus::new(&server.url).map_err(|e| RunError::MetricsServer(e.to_string()))?;
             own_prometheus = Some(server);
