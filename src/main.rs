@@ -38,12 +38,41 @@ enum Command {
     LoadtestWorker,
     /// A small HTTP service with Prometheus metrics, for demos and tests.
     DemoApp(cmd::demo_app::Args),
+    /// Canaries as a table: phase, weight, failed checks, metrics (-w to watch).
+    Status(cmd::status::Args),
+    /// Wait until a Canary's current revision is promoted or failed (exit 0/1, for CI).
+    Wait(cmd::wait::Args),
+    /// Ask the controller to promote the current revision now (annotation serin.dev/promote).
+    Promote(cmd::canary_ops::Args),
+    /// Ask the controller to roll back now (annotation serin.dev/abort).
+    Abort(cmd::canary_ops::Args),
+    /// Start a new analysis of the current revision after a failure (serin.dev/retry).
+    Retry(cmd::canary_ops::Args),
+    /// Open the Canary's manual gates (serin.dev/gate=approved).
+    Approve(cmd::canary_ops::Args),
+    /// Close the Canary's manual gates (serin.dev/gate=halted).
+    Halt(cmd::canary_ops::Args),
 }
 
 fn main() -> ExitCode {
     // One process-wide TLS provider, before anything builds a rustls config (rust-stack.md §1.3).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cli = Cli::parse();
+    // `kubectl serin status` runs `kubectl-serin status` (a symlink or copy of this binary):
+    // same commands, help shows the plugin's name.
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let cli = if invoked_as.as_deref() == Some("kubectl-serin") {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .name("kubectl serin")
+            .bin_name("kubectl serin")
+            .get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    } else {
+        Cli::parse()
+    };
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Run(args) => cmd::run::run(args),
@@ -56,6 +85,13 @@ fn main() -> ExitCode {
         Command::Loadtest(args) => cmd::loadtest::run(args),
         Command::LoadtestWorker => cmd::loadtest::run_worker(),
         Command::DemoApp(args) => cmd::demo_app::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Wait(args) => cmd::wait::run(args),
+        Command::Promote(args) => cmd::canary_ops::run(cmd::canary_ops::Op::Promote, args),
+        Command::Abort(args) => cmd::canary_ops::run(cmd::canary_ops::Op::Abort, args),
+        Command::Retry(args) => cmd::canary_ops::run(cmd::canary_ops::Op::Retry, args),
+        Command::Approve(args) => cmd::canary_ops::run(cmd::canary_ops::Op::Approve, args),
+        Command::Halt(args) => cmd::canary_ops::run(cmd::canary_ops::Op::Halt, args),
     };
     match result {
         Ok(code) => code,

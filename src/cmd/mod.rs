@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and its `run`. Each returns the process exit
 //! code; an `Err` prints `serin: error: …` and exits 2.
 
+pub mod canary_ops;
 pub mod controller;
 pub mod crds;
 pub mod demo;
@@ -9,5 +10,7 @@ pub mod loadtest;
 pub mod loadtester;
 pub mod run;
 pub mod simulate;
+pub mod status;
 pub mod validate;
+pub mod wait;
 pub mod webhook;

@@ -1,0 +1,247 @@
+//! `serin status [-n NS] [NAME] [-w]`: Canaries as a table — phase, a weight bar, failed checks
+//! against the threshold, and each metric's last value with its range.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use kube::runtime::watcher;
+use serin_api::Canary;
+
+use super::canary_ops::Target;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// One Canary; all in the namespace when absent.
+    name: Option<String>,
+    #[command(flatten)]
+    target: Target,
+    /// Keep watching and redraw on every change.
+    #[arg(short = 'w', long)]
+    watch: bool,
+}
+
+const BAR_CELLS: i32 = 10;
+
+/// `[###-------]  30%`; the bar spans 0–100 %.
+pub fn weight_bar(weight: i32) -> String {
+    let w = weight.clamp(0, 100);
+    let filled = ((w * BAR_CELLS) + 50) / 100;
+    format!(
+        "[{}{}] {w:>3}%",
+        "#".repeat(filled as usize),
+        "-".repeat((BAR_CELLS - filled) as usize)
+    )
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+/// The table for `canaries` (sorted by name).
+pub fn render(canaries: &[Canary]) -> String {
+    if canaries.is_empty() {
+        return "No Canaries found.\n".into();
+    }
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "PHASE".into(),
+        "WEIGHT".into(),
+        "FAILED".into(),
+        "LAST TRANSITION".into(),
+    ]];
+    let mut details: Vec<Vec<String>> = Vec::new();
+    for c in canaries {
+        let st = c.status.clone().unwrap_or_default();
+        rows.push([
+            c.name_any(),
+            st.phase.map(|p| p.as_str()).unwrap_or("-").to_string(),
+            weight_bar(st.canary_weight),
+            format!("{}/{}", st.failed_checks, c.spec.threshold()),
+            st.last_transition_time
+                .clone()
+                .unwrap_or_else(|| "-".into()),
+        ]);
+        let mut lines = Vec::new();
+        for m in c.spec.metrics() {
+            let range = m.range();
+            let bound = |b: Option<f64>| b.map(number).unwrap_or_else(|| "·".into());
+            let last = st.metrics.iter().find(|s| s.name == m.name);
+            let (outcome, value) = match last {
+                Some(s) => (
+                    s.outcome.as_str().to_string(),
+                    s.value.map(number).unwrap_or_else(|| "-".into()),
+                ),
+                None => ("-".into(), "-".into()),
+            };
+            lines.push(format!(
+                "  {:<24} {:<7} {:>10}  range [{}, {}]{}",
+                m.name,
+                outcome,
+                value,
+                bound(range.min),
+                bound(range.max),
+                last.filter(|s| !s.message.is_empty())
+                    .map(|s| format!("  {}", s.message))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(msg) = st.message.filter(|m| !m.is_empty()) {
+            lines.push(format!("  {msg}"));
+        }
+        details.push(lines);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i > 0 {
+            for d in &details[i - 1] {
+                out.push_str(d.trim_end());
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let (client, ns) = args.target.connect().await?;
+        let api: Api<Canary> = Api::namespaced(client, &ns);
+        if !args.watch {
+            let list = match &args.name {
+                Some(n) => match api.get_opt(n).await? {
+                    Some(c) => vec![c],
+                    None => {
+                        eprintln!(
+                            "serin: Canary {ns}/{n} not found (check the name and -n NAMESPACE)"
+                        );
+                        return Ok(ExitCode::from(1));
+                    }
+                },
+                None => {
+                    let mut l = api.list(&ListParams::default()).await?.items;
+                    l.sort_by_key(|c| c.name_any());
+                    l
+                }
+            };
+            print!("{}", render(&list));
+            return Ok(ExitCode::SUCCESS);
+        }
+        watch(api, args.name).await
+    })
+}
+
+/// Redraws on every watch event: in place on a terminal, one table after another otherwise
+/// (so `serin status -w | tee log` keeps the history).
+async fn watch(api: Api<Canary>, name: Option<String>) -> anyhow::Result<ExitCode> {
+    let mut config = watcher::Config::default();
+    if let Some(n) = &name {
+        config = config.fields(&format!("metadata.name={n}"));
+    }
+    let tty = std::io::stdout().is_terminal();
+    let mut seen: BTreeMap<String, Canary> = BTreeMap::new();
+    let mut ready = false;
+    let mut stream = watcher(api, config).boxed();
+    let mut last = String::new();
+    while let Some(event) = stream.next().await {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("serin: watch: {e} (retrying)");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        match event {
+            watcher::Event::Init => seen.clear(),
+            watcher::Event::InitApply(c) => {
+                seen.insert(c.name_any(), c);
+            }
+            watcher::Event::InitDone => ready = true,
+            watcher::Event::Apply(c) => {
+                seen.insert(c.name_any(), c);
+            }
+            watcher::Event::Delete(c) => {
+                seen.remove(&c.name_any());
+            }
+        }
+        if !ready {
+            continue;
+        }
+        let list: Vec<Canary> = seen
+            .values()
+            .filter(|c| name.as_ref().is_none_or(|n| &c.name_any() == n))
+            .cloned()
+            .collect();
+        let table = render(&list);
+        if table == last {
+            continue;
+        }
+        let mut out = std::io::stdout().lock();
+        if tty {
+            write!(out, "\x1b[H\x1b[2J")?;
+        } else if !last.is_empty() {
+            writeln!(out)?;
+        }
+        write!(out, "{table}")?;
+        out.flush()?;
+        last = table;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar() {
+        assert_eq!(weight_bar(0), "[----------]   0%");
+        assert_eq!(weight_bar(30), "[###-------]  30%");
+        assert_eq!(weight_bar(100), "[##########] 100%");
+        assert_eq!(weight_bar(250), "[##########] 100%");
+    }
+
+    #[test]
+    fn table_has_metrics_and_ranges() {
+        let c: Canary = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "service": {"port": 80},
+                     "analysis": {"threshold": 5, "metrics": [
+                        {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+                        {"name": "latency", "thresholdRange": {"max": 500}}]}},
+            "status": {"phase": "Progressing", "canaryWeight": 20, "failedChecks": 1,
+                       "metrics": [{"name": "request-success-rate", "outcome": "Pass", "value": 99.5, "message": ""}]}
+        }))
+        .unwrap();
+        let t = render(&[c]);
+        assert!(t.contains("Progressing"), "{t}");
+        assert!(t.contains("[##--------]  20%"), "{t}");
+        assert!(t.contains("1/5"), "{t}");
+        assert!(t.contains("99.5") && t.contains("range [99, ·]"), "{t}");
+        assert!(t.contains("latency") && t.contains("range [·, 500]"), "{t}");
+    }
+}
