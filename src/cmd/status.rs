@@ -37,14 +37,20 @@ pub fn weight_bar(weight: i32) -> String {
     )
 }
 
+/// Shortest text that reads back as `v`, rounded when that is long (0.0008, 14.2, 99.8765).
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
+    let short = v.to_string();
+    if short.len() <= 8 {
+        return short;
+    }
+    let digits = if v.abs() >= 1.0 { 2 } else { 6 };
+    let rounded = format!("{v:.digits$}");
+    match rounded.contains('.') {
+        true => rounded
             .trim_end_matches('0')
             .trim_end_matches('.')
-            .to_string()
+            .to_string(),
+        false => rounded,
     }
 }
 
@@ -214,6 +220,15 @@ async fn watch(api: Api<Canary>, name: Option<String>) -> anyhow::Result<ExitCod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number(0.0008), "0.0008");
+        assert_eq!(number(14.2), "14.2");
+        assert_eq!(number(99.0), "99");
+        assert_eq!(number(99.87654321), "99.88");
+        assert_eq!(number(0.123456789), "0.123457");
+    }
 
     #[test]
     fn bar() {

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Produces the `serin status -w` and `serin wait` output shown in README ("Operating canaries"):
+# the in-memory API server (serin-testkit), `serin controller`, and a local stand-in for the
+# loadtester (its /results endpoint, used by a `loadtester` MetricTemplate, and a rollout hook).
+# Usage: cargo build -p serin -p serin-testkit && docs/cli-demo.sh
+set -euo pipefail
+BIN=${BIN:-target/debug}
+DIR=$(mktemp -d)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+LT_PORT=$(free_port); API_PORT=$(free_port)
+
+cat > "$DIR/lt.py" <<PY
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def reply(self, body):
+        self.send_response(200); self.send_header("content-type", "application/json"); self.end_headers()
+        self.wfile.write(json.dumps(body).encode())
+    def do_GET(self):
+        self.reply({"namespace": "shop", "name": "web", "state": "passed", "summary": {
+            "requests": 1200, "failed": 1, "error_rate": 0.0008, "rps": 40.0,
+            "latency_us": {"min": 900, "mean": 4100, "p50": 3800, "p90": 7000, "p95": 9100, "p99": 14200, "max": 30000}}})
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0))); self.reply({})
+http.server.HTTPServer(("127.0.0.1", $LT_PORT), H).serve_forever()
+PY
+python3 "$DIR/lt.py" & PIDS+=($!)
+
+"$BIN/serin" crds > "$DIR/crds.yaml"
+cat > "$DIR/objects.yaml" <<YAML
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: httproutes.gateway.networking.k8s.io}
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names: {kind: HTTPRoute, plural: httproutes, singular: httproute, listKind: HTTPRouteList}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "ghcr.io/acme/web:1.0.0", ports: [{containerPort: 8080}]}]}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: load-errors, namespace: shop}
+spec:
+  provider: {type: loadtester, address: "http://127.0.0.1:$LT_PORT"}
+  query: "{{ namespace }}/{{ target }} error_rate"
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: load-p99, namespace: shop}
+spec:
+  provider: {type: loadtester, address: "http://127.0.0.1:$LT_PORT"}
+  query: "{{ namespace }}/{{ target }} p99"
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web, namespace: shop}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service:
+    port: 80
+    targetPort: 8080
+    gatewayRefs: [{name: gw, namespace: infra}]
+  analysis:
+    interval: 2s
+    threshold: 3
+    maxWeight: 60
+    stepWeight: 20
+    metrics:
+      - {name: error-rate, templateRef: {name: load-errors}, thresholdRange: {max: 0.01}}
+      - {name: latency-p99-ms, templateRef: {name: load-p99}, thresholdRange: {max: 500}}
+    webhooks:
+      - {name: load, type: rollout, url: "http://127.0.0.1:$LT_PORT/"}
+YAML
+"$BIN/serin-testkit" apiserver --port "$API_PORT" --kubeconfig "$DIR/kubeconfig" \
+  --seed "$DIR/crds.yaml" --seed "$DIR/objects.yaml" > /dev/null & PIDS+=($!)
+for _ in $(seq 100); do [ -s "$DIR/kubeconfig" ] && break; sleep 0.1; done
+export KUBECONFIG=$DIR/kubeconfig
+"$BIN/serin" controller --mesh-provider gatewayapi:v1 --listen 127.0.0.1:0 --log-level error & PIDS+=($!)
+
+"$BIN/serin" wait web -n shop --for promoted --timeout 60s   # the first revision is promoted at initialization
+"$BIN/serin" status -n shop web -w > "$DIR/status.txt" & PIDS+=($!)
+curl -sf -X PATCH -H 'Content-Type: application/merge-patch+json' \
+  "http://127.0.0.1:$API_PORT/apis/apps/v1/namespaces/shop/deployments/web" \
+  -d '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"ghcr.io/acme/web:1.1.0","ports":[{"containerPort":8080}]}]}}}}' > /dev/null
+echo '$ serin wait web -n shop --for promoted --timeout 2m'
+"$BIN/serin" wait web -n shop --for promoted --timeout 2m 2>&1
+echo "exit $?"
+sleep 1
+echo
+echo '$ serin status -n shop web -w'
+cat "$DIR/status.txt"
