@@ -97,3 +97,29 @@ pub fn parse_answer(body: &str, field: &str) -> Result<f64, QueryError> {
         })?;
     finite("loadtester", field, v * scale)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serin_loadtester::summary::{Latency, Summary};
+
+    /// The field names this provider reads are those the loadtester writes.
+    #[test]
+    fn reads_the_loadtesters_own_summary() {
+        let summary = Summary {
+            requests: 200,
+            failed: 3,
+            error_rate: 0.015,
+            rps: 20.0,
+            latency_us: Latency {
+                p99: 12_500,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let body = serde_json::json!({"state": "passed", "summary": summary}).to_string();
+        assert_eq!(parse_answer(&body, "error_rate"), Ok(0.015));
+        assert_eq!(parse_answer(&body, "requests"), Ok(200.0));
+        assert_eq!(parse_answer(&body, "p99"), Ok(12.5));
+    }
+}
