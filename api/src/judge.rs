@@ -138,6 +138,27 @@ pub fn check_spec(spec: &JudgeSpec, path: &str) -> Vec<Diagnostic> {
     out
 }
 
+/// Canary rule (in `validate::canary::RULES`): every metric's `judge`.
+pub fn canary_rule(canary: &crate::Canary, out: &mut Vec<Diagnostic>) {
+    let (base, analysis) = match (&canary.spec.analysis, &canary.spec.canary_analysis) {
+        (Some(a), _) => ("spec.analysis", a),
+        (None, Some(a)) => ("spec.canaryAnalysis", a),
+        (None, None) => return,
+    };
+    for (i, m) in analysis.metrics.iter().flatten().enumerate() {
+        if let Some(j) = &m.judge {
+            out.extend(check_spec(j, &format!("{base}.metrics[{i}].judge")));
+        }
+    }
+}
+
+/// MetricTemplate rule (in `validate::metric_template::RULES`): the `judge` count queries.
+pub fn template_rule(template: &crate::MetricTemplate, out: &mut Vec<Diagnostic>) {
+    if let Some(q) = &template.spec.judge {
+        out.extend(check_queries(q, "spec.judge"));
+    }
+}
+
 /// Whether `query` has the template action `{{ var }}` (with or without trimming dashes).
 fn mentions(query: &str, var: &str) -> bool {
     query.split("{{").skip(1).any(|rest| {
@@ -236,6 +257,23 @@ mod tests {
         assert_eq!(s.alpha(), 0.05);
         assert_eq!(s.min_effect(), 2.0);
         assert!(s.promote_on_inconclusive());
+    }
+
+    #[test]
+    fn rules_report_paths_in_documents() {
+        let doc = serde_json::json!({
+            "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+            "metadata": {"name": "web"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "service": {"port": 80},
+                     "analysis": {"interval": "1m", "threshold": 1, "stepWeight": 10, "maxWeight": 50,
+                                  "metrics": [{"name": "request-success-rate", "interval": "1m",
+                                               "judge": {"type": "sequential", "alpha": 0.9}}]}}
+        });
+        let canary: crate::Canary = serde_json::from_value(doc).unwrap();
+        let mut out = Vec::new();
+        canary_rule(&canary, &mut out);
+        assert_eq!(paths(&out), ["spec.analysis.metrics[0].judge.alpha"]);
     }
 
     #[test]

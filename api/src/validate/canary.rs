@@ -29,6 +29,7 @@ pub const RULES: &[Rule<Canary>] = &[
     alerts,
     session_affinity,
     autoscaler_ref,
+    crate::judge::canary_rule,
 ];
 
 /// Analysis intervals below this are honoured by serin but clamped to it by Flagger.

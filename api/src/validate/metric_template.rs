@@ -7,7 +7,12 @@ use crate::MetricTemplate;
 use crate::metric::METRIC_PROVIDERS;
 
 /// Every MetricTemplate rule, run in order.
-pub const RULES: &[Rule<MetricTemplate>] = &[provider, query, primary_placeholder];
+pub const RULES: &[Rule<MetricTemplate>] = &[
+    provider,
+    query,
+    primary_placeholder,
+    crate::judge::template_rule,
+];
 
 fn provider(template: &MetricTemplate, out: &mut Vec<Diagnostic>) {
     let p = &template.spec.provider;
