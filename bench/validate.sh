@@ -30,7 +30,7 @@ code=0
 end=$(date +%s.%N)
 if ((code != 0)); then
   echo "bench/validate.sh: serin validate exited $code on the generated file:" >&2
-  tail -3 "$work/err.txt" "$work/out.txt" >&2
+  tail -n 3 "$work/err.txt" "$work/out.txt" >&2
   exit 1
 fi
 summary=$(tail -1 "$work/out.txt")
