@@ -166,6 +166,7 @@ async fn main() {
     let (busy, busy_no_events, by) = measure(&api, n, Duration::from_secs(3 * INTERVAL_S)).await;
     let busy_rss = rss_kib(pid);
     let _ = controller.kill();
+    let _ = controller.wait();
 
     println!(
         "serin controller with {n} Canaries (interval {INTERVAL_S}s, gatewayapi router), in-memory API server over HTTP"
@@ -182,6 +183,10 @@ async fn main() {
     println!(
         "{:<44} {:>12.2}   (goal <= 2)",
         "API requests per canary per tick, analysing", busy
+    );
+    println!(
+        "{:<44} {:>12.2}",
+        "  of which not Kubernetes events", busy_no_events
     );
     println!(
         "{:<44} {:>12}   (goal <= 200 MiB)",

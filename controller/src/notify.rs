@@ -69,7 +69,7 @@ async fn notifiers(
         ] {
             if let Some(url) = url {
                 out.push(
-                    Notifier::new(kind, url, "general", "serin", None, None)
+                    Notifier::new(kind, url, "general", "flagger", None, None)
                         .map_err(|e| format!("global {} notifier: {e}", kind.as_str())),
                 );
             }
