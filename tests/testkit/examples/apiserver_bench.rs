@@ -47,7 +47,10 @@ async fn main() {
                                   "spec": {"containers": [{"name": "app", "image": "ghcr.io/example/app:1.0.0", "ports": [{"containerPort": 8080}]}]}}}
         }))
         .unwrap();
-        deployments.create(&PostParams::default(), &d).await.unwrap();
+        deployments
+            .create(&PostParams::default(), &d)
+            .await
+            .unwrap();
         let c: Canary = serde_json::from_value(json!({
             "metadata": {"name": name},
             "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}, "service": {"port": 80},
@@ -70,7 +73,15 @@ async fn main() {
 
     let t = Instant::now();
     for _ in 0..20 {
-        assert_eq!(canaries.list(&ListParams::default()).await.unwrap().items.len(), N);
+        assert_eq!(
+            canaries
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .len(),
+            N
+        );
     }
     let list_ms = t.elapsed().as_secs_f64() * 1000.0 / 20.0;
 
@@ -82,7 +93,9 @@ async fn main() {
         watchers.push(tokio::spawn(async move {
             let mut s = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
             while let Some(Ok(c)) = s.next().await {
-                if c.metadata.name.as_deref() == Some("app-0999") && c.status.as_ref().map(|s| s.canary_weight) == Some(10) {
+                if c.metadata.name.as_deref() == Some("app-0999")
+                    && c.status.as_ref().map(|s| s.canary_weight) == Some(10)
+                {
                     let _ = done.send(()).await;
                     return;
                 }
@@ -93,7 +106,11 @@ async fn main() {
     let t = Instant::now();
     for i in 0..N {
         canaries
-            .patch_status(&format!("app-{i:04}"), &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Progressing", "canaryWeight": 10}})))
+            .patch_status(
+                &format!("app-{i:04}"),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Progressing", "canaryWeight": 10}})),
+            )
             .await
             .unwrap();
     }
@@ -103,12 +120,30 @@ async fn main() {
     let fanout = (N * 10) as f64 / t.elapsed().as_secs_f64();
     let rss_end = rss_mib();
 
-    println!("in-memory API server, in-process kube client, {N} Canaries + {N} Deployments (debug/release as built)");
-    println!("{:<44} {:>14}   {}", "measure", "figure", "for comparison");
-    println!("{:<44} {:>10.0}/s", "creates (Deployment + Canary)", creates);
-    println!("{:<44} {:>10.0}/s   p50 {:?}, p99 {:?}", "GET canary", gets, percentile(&lat, 0.5), percentile(&lat, 0.99));
-    println!("{:<44} {:>11.1}ms   controllers list once, then watch", format!("LIST all {N} canaries"), list_ms);
-    println!("{:<44} {:>10.0}/s   1,000 status patches seen by 10 watchers", "watch events delivered", fanout);
+    println!(
+        "in-memory API server, in-process kube client, {N} Canaries + {N} Deployments (debug/release as built)"
+    );
+    println!("{:<44} {:>14}   for comparison", "measure", "figure");
+    println!(
+        "{:<44} {:>10.0}/s",
+        "creates (Deployment + Canary)", creates
+    );
+    println!(
+        "{:<44} {:>10.0}/s   p50 {:?}, p99 {:?}",
+        "GET canary",
+        gets,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+    println!(
+        "{:<44} {:>11.1}ms   controllers list once, then watch",
+        format!("LIST all {N} canaries"),
+        list_ms
+    );
+    println!(
+        "{:<44} {:>10.0}/s   1,000 status patches seen by 10 watchers",
+        "watch events delivered", fanout
+    );
     println!(
         "{:<44} {:>10.1}MiB  controller goal: <= 200 MiB with 1,000 Canaries (this is the test server's share)",
         "RSS growth (store, history, request log)",

@@ -464,6 +464,7 @@ fn list(
                 .is_none_or(|t| (k.2.clone(), k.3.clone()) > t.after)
         })
         .filter(|(_, o)| lsel.matches(o) && fsel.matches(o))
+        .map(|(k, o)| (k, o.as_ref()))
         .collect();
     let mut cont = None;
     if limit > 0 && items.len() > limit {

@@ -36,14 +36,15 @@ pub struct Change {
     pub plural: String,
     pub namespace: String,
     pub type_: EventType,
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change, so a selector-filtered watch can turn "stopped matching" into DELETED.
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
 }
 
 pub struct Store {
     pub rv: u64,
-    pub objects: BTreeMap<ObjKey, Value>,
+    /// Shared with the history, so a stored version costs memory once.
+    pub objects: BTreeMap<ObjKey, Arc<Value>>,
     pub history: VecDeque<Arc<Change>>,
     pub history_limit: usize,
     /// Every change with rv <= compacted has left the history: watching from there is 410 Expired.
@@ -152,7 +153,13 @@ impl Store {
         self.compacted = self.rv;
     }
 
-    fn emit(&mut self, key: &ObjKey, type_: EventType, object: Value, old: Option<Value>) {
+    fn emit(
+        &mut self,
+        key: &ObjKey,
+        type_: EventType,
+        object: Arc<Value>,
+        old: Option<Arc<Value>>,
+    ) {
         let change = Arc::new(Change {
             rv: self.rv,
             group: key.0.clone(),
@@ -172,14 +179,14 @@ impl Store {
     }
 
     pub fn get(&self, key: &ObjKey) -> Option<&Value> {
-        self.objects.get(key)
+        self.objects.get(key).map(|o| o.as_ref())
     }
 
     pub fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> Vec<&Value> {
         self.objects
             .iter()
             .filter(|((g, p, n, _), _)| g == group && p == plural && ns.is_none_or(|ns| ns == n))
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.as_ref())
             .collect()
     }
 
@@ -187,25 +194,26 @@ impl Store {
     pub fn put(&mut self, key: ObjKey, mut obj: Value) -> Value {
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
-        let old = self.objects.insert(key.clone(), obj.clone());
+        let shared = Arc::new(obj);
+        let old = self.objects.insert(key.clone(), shared.clone());
         let type_ = if old.is_some() {
             EventType::Modified
         } else {
             EventType::Added
         };
-        self.emit(&key, type_, obj.clone(), old);
+        self.emit(&key, type_, shared.clone(), old);
         if key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions" {
             self.crd_written(&key);
         }
-        obj
+        Arc::unwrap_or_clone(shared)
     }
 
     /// Removes an object for good (its finalizers are gone), then collects what it owned.
     pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
-        let mut obj = self.objects.remove(key)?;
+        let mut obj = Arc::unwrap_or_clone(self.objects.remove(key)?);
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
-        self.emit(key, EventType::Deleted, obj.clone(), None);
+        self.emit(key, EventType::Deleted, Arc::new(obj.clone()), None);
         self.rolled_out.remove(key);
         if key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions" {
             self.crd_deleted(&obj);
@@ -231,7 +239,7 @@ impl Store {
 
     /// Deletes an object the way DELETE does: with finalizers it only gets a deletionTimestamp.
     pub fn delete(&mut self, key: &ObjKey) -> Option<Value> {
-        let obj = self.objects.get(key)?.clone();
+        let obj = self.get(key)?.clone();
         let has_finalizers = obj
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
@@ -271,7 +279,7 @@ impl Store {
     }
 
     fn crd_written(&mut self, key: &ObjKey) {
-        let Some(crd) = self.objects.get(key).cloned() else {
+        let Some(crd) = self.get(key).cloned() else {
             return;
         };
         if self.registry.register_crd(&crd).is_err() {
@@ -333,7 +341,7 @@ impl Store {
         if !self.deployment_controller || key.0 != "apps" || key.1 != "deployments" {
             return;
         }
-        let Some(d) = self.objects.get(key).cloned() else {
+        let Some(d) = self.get(key).cloned() else {
             return;
         };
         if d.pointer("/metadata/deletionTimestamp").is_some() {

@@ -405,7 +405,9 @@ pub fn commit(
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty())
             {
-                store.objects.insert(p.key.clone(), new);
+                store
+                    .objects
+                    .insert(p.key.clone(), std::sync::Arc::new(new));
                 let gone = store.remove(&p.key).ok_or_else(|| not_found(t))?;
                 return Ok(Outcome::Done(200, gone));
             }
