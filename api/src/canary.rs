@@ -365,6 +365,39 @@ pub struct OutcomePolicy {
     pub limit: Option<i32>,
 }
 
+/// Canary rule (in `validate::canary::RULES`): `noDataPolicy` / `errorPolicy` limits.
+pub fn outcome_policy_rule(canary: &crate::Canary, out: &mut Vec<crate::validate::Diagnostic>) {
+    use crate::validate::Diagnostic;
+    let (base, analysis) = match (&canary.spec.analysis, &canary.spec.canary_analysis) {
+        (Some(a), _) => ("spec.analysis", a),
+        (None, Some(a)) => ("spec.canaryAnalysis", a),
+        (None, None) => return,
+    };
+    for (field, policy) in [
+        ("noDataPolicy", &analysis.no_data_policy),
+        ("errorPolicy", &analysis.error_policy),
+    ] {
+        let Some(p) = policy else { continue };
+        let path = format!("{base}.{field}");
+        match (p.action, p.limit) {
+            (_, Some(l)) if l < 0 => out.push(Diagnostic::error(
+                format!("{path}.limit"),
+                format!("limit must be 0 or more (got {l}); 0 halts without limit"),
+            )),
+            (PolicyAction::Fail, Some(l)) if l > 0 => out.push(Diagnostic::warning(
+                format!("{path}.limit"),
+                "limit applies to action: halt only; with action: fail the threshold decides",
+            )),
+            (PolicyAction::Halt, None | Some(0)) => out.push(Diagnostic::warning(
+                path,
+                "action: halt without a limit holds the analysis for as long as the condition lasts; \
+                 set limit to roll back after that many consecutive checks",
+            )),
+            _ => {}
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyAction {

@@ -30,6 +30,7 @@ pub const RULES: &[Rule<Canary>] = &[
     session_affinity,
     autoscaler_ref,
     crate::judge::canary_rule,
+    crate::canary::outcome_policy_rule,
 ];
 
 /// Analysis intervals below this are honoured by serin but clamped to it by Flagger.
