@@ -137,7 +137,12 @@ async fn alerts_reach_providers_filtered_by_severity() {
         (!v.is_empty()).then_some(v)
     })
     .await;
-    let feed = received(&inbox, "/feed");
+    // Each provider is sent to on its own: the feed's copy may arrive after the page.
+    let feed = wait_for(WAIT, "the error alert in the feed too", || async {
+        let v = received(&inbox, "/feed");
+        v.iter().any(|a| a["severity"] == "error").then_some(v)
+    })
+    .await;
     for page in &pages {
         assert_eq!(page["attachments"][0]["color"], "danger", "{page}");
         assert_eq!(page["channel"], "oncall");
