@@ -101,10 +101,10 @@ fn int32_range_and_int_or_string() {
 
 #[test]
 fn missing_required_fields_and_envelope() {
-    let doc =
-        json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "spec": {"service": {}}});
+    let doc = json!({"kind": "Canary", "spec": {"service": {}}});
     let found = messages(&doc);
     for prefix in [
+        "apiVersion: error: missing: write apiVersion: flagger.app/v1beta1",
         "metadata: error: missing",
         "spec.targetRef: error: missing required field",
         "spec.service.port: error: missing required field",

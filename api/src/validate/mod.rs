@@ -186,7 +186,12 @@ fn run_rules<T: DeserializeOwned>(
 /// apiVersion and metadata, which the CRD schema leaves to the API server.
 fn check_envelope(doc: &Value, kind: Kind, out: &mut Vec<Diagnostic>) {
     let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if api_version != API_VERSION {
+    if api_version.is_empty() {
+        out.push(Diagnostic::error(
+            "apiVersion",
+            format!("missing: write apiVersion: {API_VERSION}"),
+        ));
+    } else if api_version != API_VERSION {
         out.push(Diagnostic::error(
             "apiVersion",
             format!(
