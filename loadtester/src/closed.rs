@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 
+use crate::fast::{Conn, FastRequest, send_fast};
 use crate::request::{Prepared, error_kind};
 use crate::spec::{AttackSpec, Stop};
 use crate::summary::{Outcome, Recorder};
@@ -22,6 +23,7 @@ struct UserState {
     tick: u64,
     client_set: bool,
     done: bool,
+    conn: Option<Conn>,
     last_end: Option<Instant>,
 }
 
@@ -29,6 +31,7 @@ pub(crate) struct Closed {
     spec: AttackSpec,
     client: reqwest::Client,
     prepared: Vec<Prepared>,
+    fast: Vec<Option<FastRequest>>,
     users: Vec<Mutex<UserState>>,
     start: OnceLock<Instant>,
     finished: AtomicU32,
@@ -61,14 +64,21 @@ impl Closed {
                     tick: 0,
                     client_set: false,
                     done: false,
+                    conn: None,
                     last_end: None,
                 })
             })
+            .collect();
+        let fast = spec
+            .requests
+            .iter()
+            .map(|r| FastRequest::new(spec, r))
             .collect();
         Arc::new(Closed {
             spec: spec.clone(),
             client,
             prepared,
+            fast,
             users,
             start: OnceLock::new(),
             finished: AtomicU32::new(0),
@@ -150,6 +160,17 @@ impl Closed {
             tokio::time::sleep_until(at.into()).await;
         }
         let prepared = &self.prepared[which];
+        if let Some(fast) = &self.fast[which] {
+            let mut conn = lock(slot).conn.take();
+            let sent_at = Instant::now();
+            let outcome = send_fast(&mut conn, fast, prepared, &self.client, &self.spec).await;
+            let elapsed = sent_at.elapsed();
+            let mut state = lock(slot);
+            state.conn = conn;
+            state.recorder.record(elapsed, outcome);
+            state.last_end = Some(sent_at + elapsed);
+            return Ok(());
+        }
         let rb = prepared.builder(&self.client, !self.spec.disable_keepalive);
         let sent_at = Instant::now();
         let outcome = match user

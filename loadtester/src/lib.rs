@@ -7,6 +7,7 @@
 
 mod child;
 mod closed;
+mod fast;
 mod open;
 pub mod request;
 pub mod service;

@@ -338,22 +338,31 @@ pub fn parse_hey_args<S: AsRef<str>>(args: &[S]) -> Result<Command, SpecError> {
         }
     };
 
-    // hey sends its content type on every request, a GET included.
-    headers.push(("Content-Type".into(), content_type));
+    // hey's order: its content type on every request (a GET included), then -H (Set: the
+    // last value of a name wins), then -A, -U, -a, -host.
+    let mut set: Vec<(String, String)> = vec![("Content-Type".into(), content_type)];
+    let mut put = |k: &str, v: String| {
+        set.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        set.push((k.to_string(), v));
+    };
+    for (k, v) in headers {
+        put(&k, v);
+    }
     if let Some(a) = accept {
-        headers.push(("Accept".into(), a));
+        put("Accept", a);
     }
     if let Some(ua) = user_agent {
-        headers.push(("User-Agent".into(), ua));
+        put("User-Agent", ua);
     }
     if let Some((u, p)) = auth {
         use base64::Engine as _;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        headers.push(("Authorization".into(), format!("Basic {token}")));
+        put("Authorization", format!("Basic {token}"));
     }
     if let Some(h) = host {
-        headers.push(("Host".into(), h));
+        put("Host", h);
     }
+    let headers = set;
 
     Ok(Command {
         spec: AttackSpec {
@@ -537,6 +546,21 @@ mod tests {
                 && c.spec.disable_compression
         );
         assert_eq!(c.spec.timeout, None);
+    }
+
+    #[test]
+    fn later_headers_replace_earlier_ones() {
+        let c =
+            parse("-H 'Content-Type: application/xml' -H 'X-A: 1' -H 'x-a: 2' http://x/").unwrap();
+        let h = &c.spec.requests[0].headers;
+        assert_eq!(
+            h.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .count(),
+            1
+        );
+        assert!(h.contains(&("Content-Type".into(), "application/xml".into())));
+        assert!(h.contains(&("x-a".into(), "2".into())) && !h.iter().any(|(_, v)| v == "1"));
     }
 
     #[test]

@@ -87,14 +87,12 @@ impl Payload {
                     ));
                 };
                 let words = shell_words::split(&cmd);
-                let is_hey = matches!(
-                    words
-                        .as_ref()
-                        .ok()
-                        .and_then(|w| w.first())
-                        .map(String::as_str),
-                    Some("hey")
-                );
+                // `hey` or a path to it (`/usr/local/bin/hey`).
+                let is_hey = words
+                    .as_ref()
+                    .ok()
+                    .and_then(|w| w.first())
+                    .is_some_and(|w| w == "hey" || w.ends_with("/hey"));
                 if !is_hey {
                     if allow_shell {
                         return Ok(Task::Shell {
