@@ -37,14 +37,13 @@ pub fn spec(canary: &Canary, user_spec: &Value) -> Value {
 fn rewrite_backends(v: &mut Value, from: &[&str], to: &str) {
     match v {
         Value::Object(m) => {
-            if let Some(Value::Object(service)) = m.get_mut("service") {
-                if service
+            if let Some(Value::Object(service)) = m.get_mut("service")
+                && service
                     .get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|n| from.contains(&n))
-                {
-                    service.insert("name".into(), json!(to));
-                }
+            {
+                service.insert("name".into(), json!(to));
             }
             for (_, child) in m.iter_mut() {
                 rewrite_backends(child, from, to);
@@ -76,8 +75,10 @@ pub fn annotations(canary: &Canary, routes: Routes) -> BTreeMap<String, Option<S
             .analysis()
             .and_then(|a| a.match_.as_ref())
             .and_then(|m| m.first());
-        if let Some(m) = first {
-            if let Some((name, sm)) = m.headers.iter().flatten().next() {
+        if let Some(m) = first
+            && let Some((name, sm)) = m.headers.iter().flatten().next()
+        {
+            {
                 if name.eq_ignore_ascii_case("cookie") {
                     // NGINX routes a cookie whose value is "always"; the cookie name is what users match on.
                     let cookie = sm
