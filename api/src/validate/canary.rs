@@ -15,6 +15,7 @@ use crate::{Canary, WebhookType};
 pub const RULES: &[Rule<Canary>] = &[
     target_ref,
     provider,
+    metrics_server,
     provider_requirements,
     service,
     analysis_present,
@@ -96,6 +97,17 @@ fn provider(canary: &Canary, out: &mut Vec<Diagnostic>) {
                 PROVIDERS.join(", ")
             ),
         ));
+    }
+}
+
+fn metrics_server(canary: &Canary, out: &mut Vec<Diagnostic>) {
+    if let Some(problem) = canary
+        .spec
+        .metrics_server
+        .as_deref()
+        .and_then(http_url_problem)
+    {
+        out.push(Diagnostic::error("spec.metricsServer", problem));
     }
 }
 
