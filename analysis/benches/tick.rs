@@ -88,20 +88,28 @@ fn main() {
 
     let interval_us = spec.interval().as_secs_f64() * 1e6;
     println!("serin-analysis engine cost (seed Canary prod/web: 2 metrics, 1 rollout webhook)");
-    println!(
-        "  one analysis tick (3 engine calls: hooks, metrics, decision): {tick_us:>8.2} µs   ({ticks} ticks measured)"
-    );
-    println!(
-        "  whole promotion, simulated ({run_len} ticks):                  {:>8.2} µs per tick ({runs} runs measured)",
-        run_us / run_len
-    );
-    println!(
-        "  compared with the analysis interval ({}s):                    {:>8.6} % of the interval",
-        spec.interval().as_secs(),
-        tick_us / interval_us * 100.0
-    );
-    println!(
-        "  1000 Canaries ticking every 10s would use                      {:>8.4} % of one core",
-        1000.0 * tick_us / 10e6 * 100.0
-    );
+    let rows = [
+        (
+            "one analysis tick (hooks, metrics, decision)".to_string(),
+            format!("{tick_us:.2} µs ({ticks} ticks measured)"),
+        ),
+        (
+            format!("whole promotion, simulated ({run_len} ticks)"),
+            format!("{:.2} µs per tick ({runs} runs measured)", run_us / run_len),
+        ),
+        (
+            format!(
+                "share of the {}s analysis interval",
+                spec.interval().as_secs()
+            ),
+            format!("{:.6} %", tick_us / interval_us * 100.0),
+        ),
+        (
+            "1000 Canaries ticking every 10s".to_string(),
+            format!("{:.4} % of one core", 1000.0 * tick_us / 10e6 * 100.0),
+        ),
+    ];
+    for (what, figure) in rows {
+        println!("  {what:<48} {figure}");
+    }
 }
