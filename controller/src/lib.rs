@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod context;
 pub mod error;
+pub mod lease;
 pub mod notify;
 pub mod reconcile;
 pub mod router;

@@ -50,6 +50,22 @@ pub struct Args {
     /// Canaries reconciled at once.
     #[arg(long, env = "SERIN_CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
+    /// Run only while holding a Lease, so several replicas never act at once.
+    #[arg(long, env = "SERIN_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease (the controller's own namespace).
+    #[arg(long, env = "SERIN_POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "SERIN_LEADER_ELECTION_ID",
+        default_value = "serin-leader-election"
+    )]
+    leader_election_id: String,
+    /// This replica's identity in events and the Lease (the pod name).
+    #[arg(long, env = "SERIN_POD_NAME")]
+    identity: Option<String>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
     log_level: String,
@@ -90,13 +106,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::info!(listen = %listener.local_addr()?, "serving /metrics and /healthz");
         let app = serin_controller::telemetry::router(telemetry.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
+        let identity = args
+            .identity
+            .clone()
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .unwrap_or_else(|| "serin-controller".into());
         let config = Config {
             namespace: args.namespace,
             mesh_provider: args.mesh_provider,
             metrics_server: args.metrics_server,
             selector_labels: args.selector_labels,
             cluster_name: args.cluster_name,
-            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "serin-controller".into()),
+            instance: identity.clone(),
             concurrency: args.concurrency,
             slack_url: args.slack_url.filter(|u| !u.is_empty()),
             msteams_url: args.msteams_url.filter(|u| !u.is_empty()),
@@ -110,7 +135,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        serin_controller::run(client, config, telemetry, shutdown).await?;
-        Ok(ExitCode::SUCCESS)
+        if !args.leader_election {
+            serin_controller::run(client, config, telemetry, shutdown).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let lease = serin_controller::lease::LeaseConfig::new(
+            &args.leader_election_namespace,
+            &args.leader_election_id,
+            &identity,
+        );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut stopped = false;
+        let lead = async {
+            let _ = serin_controller::run(client.clone(), config, telemetry, async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        };
+        tokio::select! {
+            _ = serin_controller::lease::run_while_leading(client.clone(), lease, lead) => {}
+            _ = shutdown => { stopped = true; let _ = stop_tx.send(()); }
+        }
+        if stopped {
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Like client-go: a replica that lost its Lease exits and is restarted as a follower.
+        anyhow::bail!("lost the leader election lease {}", args.leader_election_id)
     })
 }
