@@ -121,6 +121,13 @@ async fn status_prints_phase_weight_checks_and_metrics() {
         "{out}"
     );
 
+    let (code, out, _) = c.run(&["status", "-A"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("NAMESPACE") && out.contains("shop"),
+        "{out}"
+    );
+
     let (code, _, err) = c.run(&["status", "nope"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("Canary shop/nope not found"), "{err}");
@@ -220,6 +227,15 @@ async fn wait_exits_1_on_the_other_outcome_and_on_timeout() {
         .await;
     assert_eq!(code, 1);
     assert!(err.contains("not promoted after 1s"), "{err}");
+
+    let (code, _, err) = c
+        .run(&["wait", "ghost", "--for", "promoted", "--timeout", "1s"])
+        .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("canary shop/ghost not found after 1s"),
+        "{err}"
+    );
 
     let (code, _, err) = c
         .run(&["wait", "web", "--for", "promoted", "--timeout", "soon"])

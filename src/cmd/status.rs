@@ -22,6 +22,9 @@ pub struct Args {
     /// Keep watching and redraw on every change.
     #[arg(short = 'w', long)]
     watch: bool,
+    /// Canaries of every namespace (with a NAMESPACE column); -n is then ignored, as in kubectl.
+    #[arg(short = 'A', long, conflicts_with = "name")]
+    all_namespaces: bool,
 }
 
 const BAR_CELLS: i32 = 10;
@@ -54,12 +57,13 @@ fn number(v: f64) -> String {
     }
 }
 
-/// The table for `canaries` (sorted by name).
-pub fn render(canaries: &[Canary]) -> String {
+/// The table for `canaries` (in the given order); `namespaces` adds a NAMESPACE column.
+pub fn render(canaries: &[Canary], namespaces: bool) -> String {
     if canaries.is_empty() {
         return "No Canaries found.\n".into();
     }
     let mut rows = vec![[
+        "NAMESPACE".to_string(),
         "NAME".to_string(),
         "PHASE".into(),
         "WEIGHT".into(),
@@ -70,6 +74,7 @@ pub fn render(canaries: &[Canary]) -> String {
     for c in canaries {
         let st = c.status.clone().unwrap_or_default();
         rows.push([
+            c.namespace().unwrap_or_default(),
             c.name_any(),
             st.phase.map(|p| p.as_str()).unwrap_or("-").to_string(),
             weight_bar(st.canary_weight),
@@ -107,7 +112,8 @@ pub fn render(canaries: &[Canary]) -> String {
         }
         details.push(lines);
     }
-    let widths: Vec<usize> = (0..5)
+    let skip = usize::from(!namespaces);
+    let widths: Vec<usize> = (0..6)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -115,6 +121,7 @@ pub fn render(canaries: &[Canary]) -> String {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
+            .skip(skip)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
         out.push_str(line.join("  ").trim_end());
@@ -133,7 +140,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let (client, ns) = args.target.connect().await?;
-        let api: Api<Canary> = Api::namespaced(client, &ns);
+        let api: Api<Canary> = match args.all_namespaces {
+            true => Api::all(client),
+            false => Api::namespaced(client, &ns),
+        };
         if !args.watch {
             let list = match &args.name {
                 Some(n) => match api.get_opt(n).await? {
@@ -147,26 +157,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 },
                 None => {
                     let mut l = api.list(&ListParams::default()).await?.items;
-                    l.sort_by_key(|c| c.name_any());
+                    l.sort_by_key(|c| (c.namespace(), c.name_any()));
                     l
                 }
             };
-            print!("{}", render(&list));
+            print!("{}", render(&list, args.all_namespaces));
             return Ok(ExitCode::SUCCESS);
         }
-        watch(api, args.name).await
+        watch(api, args.name, args.all_namespaces).await
     })
 }
 
 /// Redraws on every watch event: in place on a terminal, one table after another otherwise
 /// (so `serin status -w | tee log` keeps the history).
-async fn watch(api: Api<Canary>, name: Option<String>) -> anyhow::Result<ExitCode> {
+async fn watch(
+    api: Api<Canary>,
+    name: Option<String>,
+    namespaces: bool,
+) -> anyhow::Result<ExitCode> {
     let mut config = watcher::Config::default();
     if let Some(n) = &name {
         config = config.fields(&format!("metadata.name={n}"));
     }
     let tty = std::io::stdout().is_terminal();
-    let mut seen: BTreeMap<String, Canary> = BTreeMap::new();
+    let mut seen: BTreeMap<(Option<String>, String), Canary> = BTreeMap::new();
     let mut ready = false;
     let mut stream = watcher(api, config).boxed();
     let mut last = String::new();
@@ -182,14 +196,14 @@ async fn watch(api: Api<Canary>, name: Option<String>) -> anyhow::Result<ExitCod
         match event {
             watcher::Event::Init => seen.clear(),
             watcher::Event::InitApply(c) => {
-                seen.insert(c.name_any(), c);
+                seen.insert((c.namespace(), c.name_any()), c);
             }
             watcher::Event::InitDone => ready = true,
             watcher::Event::Apply(c) => {
-                seen.insert(c.name_any(), c);
+                seen.insert((c.namespace(), c.name_any()), c);
             }
             watcher::Event::Delete(c) => {
-                seen.remove(&c.name_any());
+                seen.remove(&(c.namespace(), c.name_any()));
             }
         }
         if !ready {
@@ -200,7 +214,7 @@ async fn watch(api: Api<Canary>, name: Option<String>) -> anyhow::Result<ExitCod
             .filter(|c| name.as_ref().is_none_or(|n| &c.name_any() == n))
             .cloned()
             .collect();
-        let table = render(&list);
+        let table = render(&list, namespaces);
         if table == last {
             continue;
         }
@@ -252,7 +266,13 @@ mod tests {
                        "metrics": [{"name": "request-success-rate", "outcome": "Pass", "value": 99.5, "message": ""}]}
         }))
         .unwrap();
-        let t = render(&[c]);
+        let t = render(&[c.clone()], false);
+        assert!(!t.contains("NAMESPACE") && !t.contains("shop"), "{t}");
+        let all = render(&[c], true);
+        assert!(
+            all.starts_with("NAMESPACE  NAME") && all.contains("shop"),
+            "{all}"
+        );
         assert!(t.contains("Progressing"), "{t}");
         assert!(t.contains("[##--------]  20%"), "{t}");
         assert!(t.contains("1/5"), "{t}");

@@ -102,13 +102,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (client, ns) = args.target.connect().await?;
         let api: Api<Canary> = Api::namespaced(client.clone(), &ns);
         let who = format!("canary {ns}/{}", args.name);
+        let mut found = false;
         let outcome = tokio::time::timeout(args.timeout, async {
             let config = watcher::Config::default().fields(&format!("metadata.name={}", args.name));
             let mut stream = watcher(api, config).boxed();
             let mut last = String::new();
             while let Some(event) = stream.next().await {
                 let canary = match event {
-                    Ok(watcher::Event::Apply(c) | watcher::Event::InitApply(c)) => c,
+                    Ok(watcher::Event::Apply(c) | watcher::Event::InitApply(c)) => {
+                        found = true;
+                        c
+                    }
                     Ok(_) => continue,
                     Err(e) => {
                         eprintln!("serin: watch: {e} (retrying)");
@@ -140,6 +144,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (args.for_ == Outcome::Failed, format!("{who} failed: {why}"))
             }
             Ok(State::Pending(why)) => (false, format!("{who}: {why}")),
+            Err(_) if !found => (
+                false,
+                format!("{who} not found after {timeout} (check the name and -n NAMESPACE)"),
+            ),
             Err(_) => (
                 false,
                 format!("{who}: not {wanted} after {timeout} (--timeout)"),
