@@ -139,9 +139,8 @@ impl CanaryIndex for KubeCanaryIndex {
             .iter()
             .filter(|c| c.metadata.namespace.as_deref() == Some(namespace))
             .filter(|c| c.metadata.deletion_timestamp.is_none())
-            .filter(|c| {
-                target_of(&serde_json::json!({"spec": c.data.get("spec")})) == Some((kind, name))
-            })
+            // `data` holds everything but apiVersion, kind and metadata, so `/spec/targetRef` is there.
+            .filter(|c| target_of(&c.data) == Some((kind, name)))
             .filter_map(|c| c.metadata.name.clone())
             .collect();
         names.sort();
