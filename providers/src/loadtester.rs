@@ -27,7 +27,11 @@ impl Loadtester {
     pub async fn query(&self, query: &str) -> Result<f64, QueryError> {
         let (run, field) = parse_query(query)?;
         let url = self.http.url(&format!("/results/{run}"))?;
-        let resp = self.http.client.get(url).send().await.map_err(|e| {
+        let mut req = self.http.client.get(url);
+        for (k, v) in &self.http.headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| {
             QueryError::Error(format!(
                 "loadtester {} unreachable: {}",
                 self.http.address,
