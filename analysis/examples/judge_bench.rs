@@ -105,13 +105,13 @@ fn parse() -> Result<Options, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    if !(o.rate > 0.0) {
+    if o.rate <= 0.0 {
         return Err("--rate must be above 0 (requests per second)".into());
     }
     if !(o.p > 0.0 && o.p * o.ratio.max(1.0) <= 1.0) {
         return Err("--p must be in (0, 1] and p·ratio at most 1".into());
     }
-    if !(o.ratio >= 1.0) {
+    if o.ratio < 1.0 {
         return Err("--ratio must be at least 1 (the regressed canary's failure ratio)".into());
     }
     Ok(o)

@@ -8,9 +8,9 @@
 //! statistic for "canary worse by any ratio"), and fails when p ≤ α_t. The levels α_t are fixed
 //! in advance for every look t = 1, 2, … and sum to α, so by the union bound
 //! P(ever failing a canary that is no worse) ≤ α however many looks there are and whenever the
-//! analysis stops. Most of α goes to the last planned look (where the data are), a little to
-//! each earlier look (glaring regressions fail at once) and a geometric tail to looks after the
-//! plan (holding for more data, or a run prolonged by other checks).
+//! analysis stops. Most of α (90%) goes to the last planned look (where the data are), 5% to the
+//! earlier looks together (glaring regressions fail at once), 4% evenly to the held looks and a
+//! halving 1% tail to looks beyond (a run prolonged by other checks).
 //!
 //! Why not a mixture SPRT with Ville's inequality (also anytime-valid, [`super::evidence`])?
 //! Its bar 1/α is loose for five one-minute looks: the benchmark shows it catching 44% of 2x
@@ -57,9 +57,11 @@ impl Subject {
 }
 
 /// Share of α spent on the looks before the last planned one, together.
-const EARLY_SHARE: f64 = 0.1;
-/// Share of α kept for looks after the plan (halving from one look to the next).
-const LATE_SHARE: f64 = 0.1;
+const EARLY_SHARE: f64 = 0.05;
+/// Share of α for the held looks after the plan, split evenly over `holdIntervals`.
+const HOLD_SHARE: f64 = 0.04;
+/// Share of α for looks beyond plan and hold (a run prolonged by other checks), halving.
+const TAIL_SHARE: f64 = 0.01;
 /// "The traffic could have caught minEffect" means: at least this chance to fail a canary
 /// that much worse.
 pub const SUFFICIENT_POWER: f64 = 0.5;
@@ -121,19 +123,22 @@ impl JudgeConfig {
         self.min_effect
     }
 
-    /// α_t, the level of look `t` (1-based). Σ over all t ≥ 1 is α.
+    /// α_t, the level of look `t` (1-based). Σ over all t ≥ 1 is α; the last planned look gets
+    /// the bulk (90%, or 95% with a single planned look).
     pub fn level(&self, t: u32) -> f64 {
-        let k = self.planned;
-        let a = self.alpha;
+        let (k, h, a) = (self.planned, self.hold_intervals, self.alpha);
+        let early = if k > 1 { EARLY_SHARE } else { 0.0 };
+        let hold = if h > 0 { HOLD_SHARE } else { 0.0 };
         if t == 0 {
             0.0
         } else if t < k {
             a * EARLY_SHARE / f64::from(k - 1)
         } else if t == k {
-            let early = if k > 1 { EARLY_SHARE } else { 0.0 };
-            a * (1.0 - early - LATE_SHARE)
+            a * (1.0 - early - hold - TAIL_SHARE)
+        } else if t <= k + h {
+            a * HOLD_SHARE / f64::from(h)
         } else {
-            a * LATE_SHARE * 0.5f64.powi((t - k).min(1000) as i32)
+            a * TAIL_SHARE * 0.5f64.powi((t - k - h).min(1000) as i32)
         }
     }
 }
@@ -400,7 +405,10 @@ mod tests {
         let cfg = JudgeConfig::from_spec(&serin_api::judge::JudgeSpec::default(), 5).unwrap();
         assert_eq!(cfg.alpha(), 0.01);
         assert_eq!(cfg.min_effect(), 1.5);
-        assert!((cfg.level(5) - 0.008).abs() < 1e-15);
+        assert!((cfg.level(5) - 0.009).abs() < 1e-15);
+        let no_hold = cfg.clone().with_hold(0, false);
+        let total: f64 = (1..200).map(|t| no_hold.level(t)).sum();
+        assert!((total - 0.01).abs() < 1e-12, "levels sum to {total}");
         let total: f64 = (1..200).map(|t| cfg.level(t)).sum();
         assert!((total - 0.01).abs() < 1e-12, "levels sum to {total}");
         let single = JudgeConfig::new(0.01, 1.5, 1).unwrap();
