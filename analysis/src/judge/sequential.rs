@@ -13,8 +13,8 @@
 //! halving 1% tail to looks beyond (a run prolonged by other checks).
 //!
 //! Why not a mixture SPRT with Ville's inequality (also anytime-valid, [`super::evidence`])?
-//! Its bar 1/α is loose for five one-minute looks: the benchmark shows it catching 44% of 2x
-//! regressions at 20 req/s where this design catches ~67% at the same guaranteed α.
+//! Its bar 1/α is loose for five one-minute looks: the benchmark shows it catching 39% of 2x
+//! regressions at 20 req/s where this design catches 65% at the same guaranteed α.
 
 use serde::{Deserialize, Serialize};
 
