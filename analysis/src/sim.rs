@@ -34,6 +34,11 @@ pub enum Scripted {
     Value(f64),
     NoData,
     Error,
+    /// Counts of requests and failures per side, for a metric with a `judge`.
+    Counts {
+        canary: crate::Sample,
+        primary: crate::Sample,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,6 +146,7 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
     let mut defaulted: Vec<Defaulted> = Vec::new();
     let mut timeline = Vec::new();
     let mut verdict = Verdict::Undecided;
+    let judges = crate::judge::JudgeComparator::new(spec);
     let mut t = 0u64;
     while t <= scenario.duration_ms {
         let ready = |since: Option<u64>, after: u64| match since {
@@ -169,7 +175,7 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
             spec,
             status: &status,
             observed: &observed,
-            comparator: None,
+            comparator: Some(&judges),
         };
         let out = crate::tick_with(&input, |r| answer(spec, scenario, t, r, &mut defaulted));
         let mut messages = Vec::new();
@@ -265,6 +271,13 @@ fn answer(
                     ..
                 }) => Measurement::Error {
                     message: "scripted: query failed".into(),
+                },
+                Some(MetricScript {
+                    result: Scripted::Counts { canary, primary },
+                    ..
+                }) => Measurement::Comparison {
+                    canary: canary.clone(),
+                    primary: primary.clone(),
                 },
                 None => {
                     let v = passing_value(spec, &metric.name);

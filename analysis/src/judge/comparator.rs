@@ -238,4 +238,50 @@ mod tests {
         let v = cmp.compare(&bad, &sample(1.0, 0.0), &sample(1.0, 0.0));
         assert!(v.explanation.contains("alpha"), "{}", v.explanation);
     }
+
+    fn judged_canary() -> CanarySpec {
+        CanarySpec {
+            analysis: Some(CanaryAnalysis {
+                interval: Some("1m".into()),
+                threshold: Some(1),
+                step_weight: Some(10),
+                max_weight: Some(50),
+                metrics: Some(vec![metric()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn run(canary: Sample, primary: Sample) -> crate::sim::Simulation {
+        let scenario = crate::sim::Scenario {
+            metrics: vec![crate::sim::MetricScript {
+                name: "request-success-rate".into(),
+                window: crate::sim::Window::default(),
+                result: crate::sim::Scripted::Counts { canary, primary },
+            }],
+            duration_ms: 3_600_000,
+            ..Default::default()
+        };
+        crate::sim::simulate("prod", "web", &judged_canary(), &scenario)
+    }
+
+    #[test]
+    fn the_engine_promotes_a_healthy_canary_and_rolls_back_a_regression() {
+        let s = run(sample(1000.0, 10.0), sample(9000.0, 90.0));
+        assert_eq!(
+            s.verdict,
+            crate::sim::Verdict::Promoted,
+            "{:#?}",
+            s.timeline
+        );
+        let s = run(sample(1000.0, 40.0), sample(9000.0, 90.0));
+        assert_eq!(s.verdict, crate::sim::Verdict::RolledBack);
+        let said: Vec<&String> = s.timeline.iter().flat_map(|e| &e.messages).collect();
+        assert!(
+            said.iter()
+                .any(|m| m.contains("error ratio 4.0x") && m.contains("rolling back")),
+            "{said:#?}"
+        );
+    }
 }
