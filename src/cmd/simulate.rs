@@ -36,6 +36,14 @@ pub struct Args {
     /// A metric whose query fails: `error-rate@5m`.
     #[arg(long = "error", value_name = "NAME[@FROM-TO]")]
     errors: Vec<String>,
+    /// Counts for a metric with a `judge`, per interval: requests/failures of each side,
+    /// `request-success-rate=canary=1000/12,primary=9000/90@0m-5m` (NAME= may be left out when
+    /// one metric has a judge).
+    #[arg(
+        long = "counts",
+        value_name = "[NAME=]canary=N/F,primary=N/F[@FROM-TO]"
+    )]
+    counts: Vec<String>,
     /// How long the canary takes to become ready after scale-up.
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     canary_ready_after: String,
@@ -132,6 +140,79 @@ fn load_canary(files: &[String], wanted: Option<&str>) -> anyhow::Result<(String
     Ok((namespace, name_of(&doc), canary))
 }
 
+/// `--counts [NAME=]canary=N/F,primary=N/F[@FROM-TO]` for a metric with a `judge`.
+fn counts_script(arg: &str, spec: &serin_api::CanarySpec) -> anyhow::Result<MetricScript> {
+    let usage = "expected [NAME=]canary=N/F,primary=N/F[@FROM-TO], e.g. canary=1000/12,primary=9000/90@0m-5m";
+    let judged: Vec<&str> = spec
+        .metrics()
+        .iter()
+        .filter(|m| m.judge.is_some())
+        .map(|m| m.name.as_str())
+        .collect();
+    let (name, rest) = match arg.split_once('=') {
+        Some((n, r)) if n != "canary" && n != "primary" => (n.to_string(), r),
+        _ => match judged.as_slice() {
+            [one] => (one.to_string(), arg),
+            [] => bail!("--counts {arg}: no metric of the Canary has a `judge`"),
+            _ => bail!(
+                "--counts {arg}: several metrics have a judge ({}); write NAME=…",
+                judged.join(", ")
+            ),
+        },
+    };
+    if !judged.contains(&name.as_str()) {
+        bail!(
+            "--counts {arg}: the Canary has no metric {name:?} with a `judge` (judged: {})",
+            if judged.is_empty() {
+                "none".to_string()
+            } else {
+                judged.join(", ")
+            }
+        );
+    }
+    let (sides, window) = split_window("--counts", arg, rest)?;
+    let mut canary = None;
+    let mut primary = None;
+    for part in sides.split(',') {
+        let (side, nf) = part
+            .split_once('=')
+            .with_context(|| format!("--counts {arg}: {usage}"))?;
+        let (n, f) = nf
+            .split_once('/')
+            .with_context(|| format!("--counts {arg}: {usage}"))?;
+        let num = |x: &str| {
+            x.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+        };
+        let (Some(count), Some(failures)) = (num(n), num(f)) else {
+            bail!("--counts {arg}: {nf:?} must be two counts ≥ 0, requests/failures");
+        };
+        if failures > count {
+            bail!("--counts {arg}: {side} has more failures ({failures}) than requests ({count})");
+        }
+        let sample = serin_analysis::Sample {
+            count,
+            failures,
+            values: vec![],
+        };
+        match side.trim() {
+            "canary" => canary = Some(sample),
+            "primary" => primary = Some(sample),
+            other => bail!("--counts {arg}: unknown side {other:?}; use canary and primary"),
+        }
+    }
+    let (Some(canary), Some(primary)) = (canary, primary) else {
+        bail!("--counts {arg}: give both sides; {usage}");
+    };
+    Ok(MetricScript {
+        name,
+        window,
+        result: Scripted::Counts { canary, primary },
+    })
+}
+
 fn scenario(args: &Args, spec: &serin_api::CanarySpec) -> anyhow::Result<Scenario> {
     let metric_names: Vec<&str> = spec.metrics().iter().map(|m| m.name.as_str()).collect();
     let hook_names: Vec<&str> = spec.webhooks().iter().map(|h| h.name.as_str()).collect();
@@ -181,6 +262,9 @@ fn scenario(args: &Args, spec: &serin_api::CanarySpec) -> anyhow::Result<Scenari
                 result: result.clone(),
             });
         }
+    }
+    for arg in &args.counts {
+        metrics.push(counts_script(arg, spec)?);
     }
     let mut failing_webhooks = Vec::new();
     for arg in &args.webhooks {
