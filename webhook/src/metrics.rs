@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 pub struct ReviewLabels {
     /// `/mutate` or `/validate`.
     pub webhook: &'static str,
-    pub kind: String,
+    pub kind: &'static str,
     pub operation: &'static str,
     /// `allowed`, `patched`, `denied`, or `rejected` (HTTP 400: not a usable review).
     pub verdict: &'static str,

@@ -98,7 +98,7 @@ fn answer<Old: serde::de::DeserializeOwned>(
         state.metrics.record(
             ReviewLabels {
                 webhook,
-                kind: "unknown".into(),
+                kind: "unknown",
                 operation: "unknown",
                 verdict: "rejected",
             },
@@ -137,13 +137,9 @@ fn answer<Old: serde::de::DeserializeOwned>(
 }
 
 /// Keeps the metric's label set bounded whatever clients send.
-fn kind_label(kind: &str) -> String {
+fn kind_label(kind: &str) -> &'static str {
     const KNOWN: [&str; 4] = ["Deployment", "Canary", "MetricTemplate", "AlertProvider"];
-    if KNOWN.contains(&kind) {
-        kind.to_string()
-    } else {
-        "other".to_string()
-    }
+    KNOWN.into_iter().find(|k| *k == kind).unwrap_or("other")
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
