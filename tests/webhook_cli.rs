@@ -19,7 +19,12 @@ fn fails_with(args: &[&str], needle: &str) {
 fn bad_flags_are_named() {
     fails_with(&["webhook", "--standalone"], "--tls-cert-file");
     fails_with(
-        &["webhook", "--tls-cert-file", "/nonexistent/tls.crt", "--standalone"],
+        &[
+            "webhook",
+            "--tls-cert-file",
+            "/nonexistent/tls.crt",
+            "--standalone",
+        ],
         "--tls-key-file",
     );
     fails_with(
@@ -35,7 +40,13 @@ fn bad_flags_are_named() {
     );
     fails_with(&["webhook", "--self-signed"], "--service");
     fails_with(
-        &["webhook", "--self-signed", "--service", "serin", "--standalone"],
+        &[
+            "webhook",
+            "--self-signed",
+            "--service",
+            "serin",
+            "--standalone",
+        ],
         "--standalone",
     );
     fails_with(
@@ -66,7 +77,14 @@ fn serves_reviews_over_https_from_pem_files() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
@@ -80,7 +98,14 @@ fn serves_reviews_over_https_from_pem_files() {
 
     let mut child = Child(
         serin()
-            .args(["webhook", "--standalone", "--address", "127.0.0.1", "--port", "0"])
+            .args([
+                "webhook",
+                "--standalone",
+                "--address",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ])
             .arg("--tls-cert-file")
             .arg(&cert)
             .arg("--tls-key-file")
@@ -114,7 +139,11 @@ fn serves_reviews_over_https_from_pem_files() {
         .arg(format!("{url}/mutate"))
         .output()
         .expect("curl is installed (scripts/deps.sh)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["response"]["uid"], "cli-1");
     assert_eq!(answer["response"]["allowed"], true);
