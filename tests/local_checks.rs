@@ -11,7 +11,10 @@ use std::time::Duration;
 use local_support::*;
 
 /// A webhook receiver: `/ok…` answers 200, `/fail…` 500; records (path, JSON body).
-fn receiver() -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+/// Requests the receiver got: (path, JSON body).
+type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+fn receiver() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -183,7 +186,7 @@ spec:
         .of("tick")
         .into_iter()
         .filter_map(|t| t["metrics"][0]["value"].as_f64())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("error-rate never measured:\n{}", out.stdout));
     assert!((value - 20.0).abs() < 5.0, "error rate {value}");
     assert!(
@@ -232,7 +235,7 @@ spec:
         .of("tick")
         .into_iter()
         .filter_map(|t| t["metrics"][0]["value"].as_f64())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("app-error-rate never measured:\n{}", out.stdout));
     assert!((value - 20.0).abs() < 5.0, "error rate {value}");
 }

@@ -39,7 +39,7 @@ fn nginx_canary_failing_a_fifth_of_requests_is_rolled_back() {
         .of("tick")
         .into_iter()
         .filter_map(|t| t["metrics"][0]["value"].as_f64())
-        .last()
+        .next_back()
         .unwrap();
     assert!((sr - 80.0).abs() < 2.0, "success rate {sr}");
     out.assert_shares(100);

@@ -58,7 +58,7 @@ fn traefik_canary_failing_a_fifth_of_requests_is_rolled_back() {
         .of("tick")
         .into_iter()
         .filter_map(|t| t["metrics"][0]["value"].as_f64())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no success rate measured:\n{}", out.stdout));
     assert!((failing - 80.0).abs() < 5.0, "success rate {failing}");
     out.assert_shares(100);

@@ -185,7 +185,12 @@ spec:
 }
 
 /// `serin run` arguments with demo apps as primary and canary.
-pub fn run_args(canary: &PathBuf, router: &str, canary_error_rate: f64, load: &str) -> Vec<String> {
+pub fn run_args(
+    canary: &std::path::Path,
+    router: &str,
+    canary_error_rate: f64,
+    load: &str,
+) -> Vec<String> {
     let s = serin();
     vec![
         "run".into(),
