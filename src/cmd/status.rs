@@ -266,7 +266,7 @@ mod tests {
                        "metrics": [{"name": "request-success-rate", "outcome": "Pass", "value": 99.5, "message": ""}]}
         }))
         .unwrap();
-        let t = render(&[c.clone()], false);
+        let t = render(std::slice::from_ref(&c), false);
         assert!(!t.contains("NAMESPACE") && !t.contains("shop"), "{t}");
         let all = render(&[c], true);
         assert!(
