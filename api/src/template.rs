@@ -36,9 +36,13 @@ pub struct TemplateVars {
 pub enum RenderError {
     #[error("template action at byte {0} is not closed: add \"}}}}\"")]
     Unclosed(usize),
-    #[error("unknown template variable {{{{ {0} }}}}: use name, namespace, target, primary, service, ingress, route, interval or variables.KEY")]
+    #[error(
+        "unknown template variable {{{{ {0} }}}}: use name, namespace, target, primary, service, ingress, route, interval or variables.KEY"
+    )]
     Unknown(String),
-    #[error("template variable {{{{ variables.{0} }}}} is not set: add {0} to the metric's templateVariables")]
+    #[error(
+        "template variable {{{{ variables.{0} }}}} is not set: add {0} to the metric's templateVariables"
+    )]
     MissingVariable(String),
 }
 
@@ -103,7 +107,9 @@ pub fn render(query: &str, vars: &TemplateVars) -> Result<String, RenderError> {
     while let Some(start) = rest.find("{{") {
         let mut literal = &rest[..start];
         let after = &rest[start + 2..];
-        let close = after.find("}}").ok_or(RenderError::Unclosed(offset + start))?;
+        let close = after
+            .find("}}")
+            .ok_or(RenderError::Unclosed(offset + start))?;
         let mut action = &after[..close];
         if let Some(a) = action.strip_prefix('-') {
             action = a;
@@ -163,11 +169,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert_eq!(render("{{ nope }}", &vars()), Err(RenderError::Unknown("nope".into())));
+        assert_eq!(
+            render("{{ nope }}", &vars()),
+            Err(RenderError::Unknown("nope".into()))
+        );
         assert_eq!(
             render("{{ variables.missing }}", &vars()),
             Err(RenderError::MissingVariable("missing".into()))
         );
-        assert!(matches!(render("x {{ name", &vars()), Err(RenderError::Unclosed(2))));
+        assert!(matches!(
+            render("x {{ name", &vars()),
+            Err(RenderError::Unclosed(2))
+        ));
     }
 }
