@@ -10,7 +10,8 @@ DUR=${1:-10}
 for tool in nginx hey wrk curl; do
   command -v "$tool" >/dev/null || { echo "bench/loadtest.sh: $tool is missing (apt-get install -y $tool)" >&2; exit 2; }
 done
-cargo build --release -p serin >&2
+# SERIN_BENCH_NO_BUILD=1 reuses target/release/serin (e.g. while others hold the build lock).
+[[ -n ${SERIN_BENCH_NO_BUILD:-} ]] || cargo build --release -p serin >&2
 SERIN=target/release/serin
 
 work=$(mktemp -d)
