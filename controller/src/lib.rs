@@ -49,6 +49,9 @@ pub struct Config {
     /// Global notifiers (`--slack-url`, `--msteams-url`) for Canaries without `analysis.alerts`.
     pub slack_url: Option<String>,
     pub msteams_url: Option<String>,
+    /// Channel and user name of the global Slack notifier (`--slack-channel`, `--slack-user`).
+    pub slack_channel: String,
+    pub slack_user: String,
 }
 
 impl Default for Config {
@@ -63,6 +66,8 @@ impl Default for Config {
             concurrency: 4,
             slack_url: None,
             msteams_url: None,
+            slack_channel: "general".into(),
+            slack_user: "flagger".into(),
         }
     }
 }

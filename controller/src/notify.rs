@@ -69,8 +69,15 @@ async fn notifiers(
         ] {
             if let Some(url) = url {
                 out.push(
-                    Notifier::new(kind, url, "general", "flagger", None, None)
-                        .map_err(|e| format!("global {} notifier: {e}", kind.as_str())),
+                    Notifier::new(
+                        kind,
+                        url,
+                        &ctx.config.slack_channel,
+                        &ctx.config.slack_user,
+                        None,
+                        None,
+                    )
+                    .map_err(|e| format!("global {} notifier: {e}", kind.as_str())),
                 );
             }
         }

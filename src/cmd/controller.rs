@@ -41,6 +41,12 @@ pub struct Args {
     /// Slack incoming-webhook URL for Canaries without analysis.alerts (global notifier).
     #[arg(long, env = "SERIN_SLACK_URL")]
     slack_url: Option<String>,
+    /// Channel of the global Slack notifier.
+    #[arg(long, env = "SERIN_SLACK_CHANNEL", default_value = "general")]
+    slack_channel: String,
+    /// User name of the global Slack notifier.
+    #[arg(long, env = "SERIN_SLACK_USER", default_value = "flagger")]
+    slack_user: String,
     /// MS Teams webhook URL for Canaries without analysis.alerts (global notifier).
     #[arg(long, env = "SERIN_MSTEAMS_URL")]
     msteams_url: Option<String>,
@@ -125,6 +131,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             concurrency: args.concurrency,
             slack_url: args.slack_url.filter(|u| !u.is_empty()),
             msteams_url: args.msteams_url.filter(|u| !u.is_empty()),
+            slack_channel: args.slack_channel,
+            slack_user: args.slack_user,
         };
         let shutdown = async {
             let mut term =
