@@ -14,6 +14,15 @@ use serin_testkit::ApiServer;
 const NS: &str = "bench";
 const INTERVAL_S: u64 = 5;
 
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -125,7 +134,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     serin_testkit::apiserver::write_kubeconfig(&kubeconfig, addr).unwrap();
-    let mut controller = Command::new(&bin)
+    let controller = Command::new(&bin)
         .args(["controller", "--kubeconfig"])
         .arg(&kubeconfig)
         .args([
@@ -141,6 +150,8 @@ async fn main() {
         .spawn()
         .unwrap_or_else(|e| panic!("{bin}: {e} (build it: cargo build --release -p serin)"));
     let pid = controller.id();
+    // Killed however this ends (a panic included): a leaked controller would load the machine.
+    let controller = KillOnDrop(controller);
 
     let init = wait_phase(&api, "Initialized", n, Duration::from_secs(600)).await;
     let (idle, _, _) = measure(&api, n, Duration::from_secs(3 * INTERVAL_S)).await;
@@ -165,8 +176,7 @@ async fn main() {
     wait_phase(&api, "Progressing", n, Duration::from_secs(300)).await;
     let (busy, busy_no_events, by) = measure(&api, n, Duration::from_secs(3 * INTERVAL_S)).await;
     let busy_rss = rss_kib(pid);
-    let _ = controller.kill();
-    let _ = controller.wait();
+    drop(controller);
 
     println!(
         "serin controller with {n} Canaries (interval {INTERVAL_S}s, gatewayapi router), in-memory API server over HTTP"
