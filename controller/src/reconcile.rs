@@ -439,7 +439,11 @@ async fn publish(
         type_,
         reason: reason.chars().take(128).collect(),
         note: Some(message.chars().take(1024).collect()),
-        action: "Analysis".into(),
+        // kube's Recorder folds events with the same (type, reason, action, object) into one
+        // series that keeps the first note: with a constant action, "Advance … weight 20" would
+        // show as a repeat of "… weight 10". Keying on the text keeps every explanation visible
+        // and still folds true repeats ("Waiting for … to be ready") into a series.
+        action: message.chars().take(128).collect(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &canary.object_ref(&())).await {

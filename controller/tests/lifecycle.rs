@@ -200,6 +200,19 @@ async fn adopts_holds_advances_and_promotes() {
         calls.load(Ordering::SeqCst) >= 3,
         "rollout webhook called each analysis tick"
     );
+    // Every step keeps its own explanation (not folded into a series showing the first one).
+    let notes: Vec<String> = server
+        .objects("events.k8s.io/v1", "Event")
+        .iter()
+        .filter_map(|e| e["note"].as_str().map(String::from))
+        .collect();
+    for w in [10, 20, 30] {
+        let text = format!("canary weight {w}");
+        assert!(
+            notes.iter().any(|n| n.ends_with(&text)),
+            "event for weight {w} in {notes:#?}"
+        );
+    }
     drop(server);
 }
 
