@@ -8,6 +8,9 @@ use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
 
 use crate::review::{PatchOp, Verdict};
 
+/// The `apps/v1` kinds whose new revisions are held; `/mutate` passes only these to [`hold`].
+pub const HELD_KINDS: &[&str] = &["Deployment"];
+
 /// Decides the response for a Deployment being created or updated. `namespace` and `name` come
 /// from the request when the object lacks them (e.g. `generateName` on CREATE).
 pub fn hold(deployment: &Value, namespace: &str, name: &str) -> Verdict {

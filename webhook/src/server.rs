@@ -59,11 +59,12 @@ async fn mutate(
         "/mutate",
         body,
         |request: &AdmissionRequest<IgnoredAny>, _| {
-            let is_deployment = request.kind.group == "apps" && request.kind.kind == "Deployment";
+            let held_kind = request.kind.group == "apps"
+                && crate::hold::HELD_KINDS.contains(&request.kind.kind.as_str());
             let writes = matches!(request.operation, Operation::Create | Operation::Update);
             let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
             match request.object.as_ref() {
-                Some(object) if is_deployment && writes && main_resource => crate::hold::hold(
+                Some(object) if held_kind && writes && main_resource => crate::hold::hold(
                     object,
                     namespace_of(request, object),
                     name_of(request, object),
