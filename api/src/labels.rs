@@ -10,3 +10,9 @@ pub const RETRY_ANNOTATION: &str = "serin.dev/retry";
 pub const CANARY_SUFFIX: &str = "-canary";
 /// Suffix of the primary Service (`web-primary`); the stable workload keeps its own name.
 pub const PRIMARY_SUFFIX: &str = "-primary";
+/// Annotation on a held DaemonSet or StatefulSet: the user's own `spec.updateStrategy` (JSON,
+/// verbatim; `null` when it had none), written back when the hold comes off.
+pub const UPDATE_STRATEGY_ANNOTATION: &str = "serin.dev/update-strategy";
+/// Node selector key of a canary DaemonSet scaled to zero: no node carries it, so no pod runs
+/// (DaemonSets have no replica count; Flagger scales them the same way).
+pub const SCALE_TO_ZERO_NODE_SELECTOR: &str = "serin.dev/scale-to-zero";

@@ -8,6 +8,7 @@ pub mod common;
 pub mod crd;
 pub mod duration;
 pub mod hash;
+pub mod hold;
 pub mod judge;
 pub mod labels;
 pub mod metric;

@@ -147,8 +147,8 @@ def check_semantics(scope: str, objects: list[tuple[str, dict]]) -> None:
                 if hook.get("failurePolicy") != "Fail":
                     fail(scope, f"{ident(conf)}: the hold needs failurePolicy Fail")
                 rules = hook["rules"]
-                if rules != [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments"], "scope": "Namespaced"}]:
-                    fail(scope, f"{ident(conf)}: must match exactly CREATE/UPDATE of apps/v1 deployments, got {rules}")
+                if rules != [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments", "daemonsets", "statefulsets"], "scope": "Namespaced"}]:
+                    fail(scope, f"{ident(conf)}: must match exactly CREATE/UPDATE of apps/v1 deployments, daemonsets and statefulsets, got {rules}")
             else:
                 resources = sorted(r for rule in conf["webhooks"][0]["rules"] for r in rule["resources"])
                 if resources != ["alertproviders", "canaries", "metrictemplates"]:

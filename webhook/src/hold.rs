@@ -1,64 +1,51 @@
-//! The hold invariant of DESIGN.md ("hold, don't clone"): a Deployment labelled
-//! `serin.dev/canary` is paused exactly when it carries `serin.dev/stable-hash` and its pod
-//! template hashes to something else. Pure: one Deployment in, the patch and warning out.
+//! The hold invariant of DESIGN.md ("hold, don't clone") at admission: a workload labelled
+//! `serin.dev/canary` is held exactly when it carries `serin.dev/stable-hash` and its pod
+//! template hashes to something else: a Deployment is paused, a DaemonSet gets
+//! `updateStrategy: OnDelete`, a StatefulSet a partition above every ordinal (the decision, shared
+//! with the controller's fallback hold, is `serin_api::hold`). Pure: one workload in, the patch
+//! and warning out.
 
 use serde_json::Value;
-use serin_api::hash::workload_template_hash;
-use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
+use serin_api::hold::{Kind, decide};
 
 use crate::review::{PatchOp, Verdict};
 
 /// The `apps/v1` kinds whose new revisions are held; `/mutate` passes only these to [`hold`].
-pub const HELD_KINDS: &[&str] = &["Deployment"];
+pub const HELD_KINDS: &[&str] = &["Deployment", "DaemonSet", "StatefulSet"];
 
-/// Decides the response for a Deployment being created or updated. `namespace` and `name` come
-/// from the request when the object lacks them (e.g. `generateName` on CREATE).
-pub fn hold(deployment: &Value, namespace: &str, name: &str) -> Verdict {
-    let Some(canary) = deployment
-        .pointer("/metadata/labels")
-        .and_then(|labels| labels.get(CANARY_LABEL))
+/// Decides the response for a workload being created or updated; its `kind` says how it is
+/// held (an object without one is taken for a Deployment). `namespace` and `name` come from the
+/// request when the object lacks them (e.g. `generateName` on CREATE).
+pub fn hold(workload: &Value, namespace: &str, name: &str) -> Verdict {
+    let kind = workload
+        .get("kind")
         .and_then(Value::as_str)
-    else {
-        return Verdict::allow();
-    };
-    let stable = deployment
-        .pointer("/metadata/annotations")
-        .and_then(|annotations| annotations.get(STABLE_HASH_ANNOTATION))
-        .and_then(Value::as_str);
-    let revision = workload_template_hash(deployment);
-    let must_pause = stable.is_some_and(|stable| stable != revision);
-    let paused = deployment
-        .pointer("/spec/paused")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-
+        .and_then(Kind::from_name)
+        .unwrap_or(Kind::Deployment);
+    let decision = decide(kind, workload, namespace, name);
     let mut verdict = Verdict::allow();
-    if paused != must_pause {
-        // `add` replaces an existing member too (RFC 6902 §4.1), so one op covers both cases.
-        verdict.patch.push(PatchOp {
-            op: "add",
-            path: "/spec/paused",
-            value: Value::Bool(must_pause),
-        });
-    }
-    if must_pause {
-        verdict.warnings.push(format!(
-            "serin: deployment/{name} revision {revision} held for canary analysis (canary {namespace}/{canary}); the stable revision {} keeps serving",
-            stable.unwrap_or_default()
-        ));
-    } else if paused && stable.is_some() {
-        verdict.warnings.push(format!(
-            "serin: deployment/{name} revision {revision} is the stable revision of canary {namespace}/{canary}; rolling out"
-        ));
-    }
+    verdict.patch = decision
+        .ops
+        .into_iter()
+        .map(|op| PatchOp {
+            op: op.op,
+            path: op.path,
+            value: op.value,
+        })
+        .collect();
+    verdict.warnings.extend(decision.warning);
     verdict
 }
+
+#[cfg(test)]
+mod strategy_tests;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
     use serin_api::hash::template_hash;
+    use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
 
     fn template(image: &str) -> Value {
         json!({"metadata": {"labels": {"app": "web"}},

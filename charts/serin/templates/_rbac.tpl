@@ -60,9 +60,9 @@ rbac.extraProviders, since a Canary's spec.provider can name another router.
 - apiGroups: ["flagger.app"]
   resources: ["metrictemplates", "alertproviders"]
   verbs: ["get", "list", "watch"]
-# web is adopted, held and promoted; web-canary is created and scaled.
+# web is adopted, held and promoted; web-canary is created and scaled (of the target's kind).
 - apiGroups: ["apps"]
-  resources: ["deployments"]
+  resources: ["deployments", "daemonsets", "statefulsets"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
