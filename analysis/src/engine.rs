@@ -12,6 +12,8 @@ use crate::{
     Output, Readiness, Reason, ReasonCode, Request, Routes, Severity, Tick, weights,
 };
 
+mod judge_hold;
+
 /// Requests whose answers are missing: the tick stops here and is replayed with them.
 struct Pending(Vec<Request>);
 
@@ -385,6 +387,8 @@ impl<'a> Engine<'a> {
                 message: eval.message,
             });
         }
+        // A judge holding for traffic is not a no-data check (engine/judge_hold.rs).
+        let (reports, judge_holds) = self.judge_holds(reports);
 
         let analysis = self.spec.analysis();
         let policy = |p: Option<&serin_api::canary::OutcomePolicy>| {
@@ -421,7 +425,7 @@ impl<'a> Engine<'a> {
             0
         };
         if bad.is_empty() {
-            return Ok(true);
+            return Ok(self.hold_for_judges(judge_holds));
         }
         let text = join(&bad);
         for (outcome, count, limit, code) in [

@@ -190,6 +190,13 @@ pub struct Sample {
 /// Decides a metric's outcome from a canary/primary comparison (the statistical judge).
 pub trait Comparator {
     fn compare(&self, metric: &CanaryMetric, canary: &Sample, primary: &Sample) -> Verdict;
+
+    /// After `compare` gave NoData for `metric`: whether it asks to hold the current weight
+    /// (a judge waiting for traffic, or pausing for a person). The engine then holds whatever
+    /// `noDataPolicy` says and never rolls back on it.
+    fn hold(&self, _metric: &str) -> Option<judge::Hold> {
+        None
+    }
 }
 
 /// A comparator's decision: the outcome, the value it reports (e.g. the difference or the

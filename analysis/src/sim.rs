@@ -146,7 +146,6 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
     let mut defaulted: Vec<Defaulted> = Vec::new();
     let mut timeline = Vec::new();
     let mut verdict = Verdict::Undecided;
-    let judges = crate::judge::JudgeComparator::new(spec);
     let mut t = 0u64;
     while t <= scenario.duration_ms {
         let ready = |since: Option<u64>, after: u64| match since {
@@ -169,6 +168,8 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
             routes: Some(routes),
             retry: None,
         };
+        // The judges' evidence lives in the status, as in the controller.
+        let judges = crate::judge::record::comparator(spec, &status, NEW_REVISION);
         let input = Input {
             namespace,
             name,
@@ -177,7 +178,8 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
             observed: &observed,
             comparator: Some(&judges),
         };
-        let out = crate::tick_with(&input, |r| answer(spec, scenario, t, r, &mut defaulted));
+        let mut out = crate::tick_with(&input, |r| answer(spec, scenario, t, r, &mut defaulted));
+        crate::judge::record::save(&judges, NEW_REVISION, &mut out.status);
         let mut messages = Vec::new();
         for a in &out.actions {
             match a {

@@ -83,6 +83,21 @@ pub struct JudgeQueries {
     pub primary_failed: String,
 }
 
+/// `status.judge` (serin): the judges' accumulated evidence, saved with the Canary so that a
+/// restarted controller resumes it instead of starting the test over (which would forget the
+/// evidence and spend the false-rollback budget again).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeRecord {
+    /// The run the evidence belongs to (the revision under analysis, and the retry request that
+    /// started it, if any): evidence of another run is never resumed.
+    pub run: String,
+    /// Per metric name, the judge's state (requests and bad requests per side, the looks so far,
+    /// the last p-value); written by the analysis engine's judge, read back by it only.
+    #[serde(default)]
+    pub states: std::collections::BTreeMap<String, crate::common::FreeForm>,
+}
+
 fn error(path: String, message: String) -> Diagnostic {
     Diagnostic {
         path,

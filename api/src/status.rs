@@ -102,6 +102,9 @@ pub struct CanaryStatus {
     /// serin: the last `serin.dev/retry` value acted upon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_retry: Option<String>,
+    /// serin: the statistical judges' evidence for the run under analysis (`judge:` metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::JudgeRecord>,
     /// serin: the explanation of the last decision ("Rolling back prod/web: …").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -1,12 +1,17 @@
 //! The judge behind the engine's [`Comparator`] seam: a shell that measures a judged metric as
 //! [`Measurement::Comparison`](crate::Measurement::Comparison) (counts of requests and failures
-//! per side) passes a `JudgeComparator` as `Input::comparator`, keeps it across ticks, and saves
-//! its [`states`](JudgeComparator::states) with the Canary so a restart resumes the evidence.
+//! per side) passes a `JudgeComparator` as `Input::comparator`, built each tick from the states
+//! saved with the Canary, and saves its [`states`](JudgeComparator::states) after the tick
+//! ([`super::record`] does both with `status.judge`), so a restart resumes the evidence.
+//!
+//! One comparator serves one tick: the engine replays a tick from the start whenever it needs
+//! more answers (a confirm-traffic-increase webhook after the metrics, say), so `compare` always
+//! starts from the saved state and gives the same verdict however often it is called.
 //!
 //! Mapping to the engine's outcomes: Continue and Pass are Pass; Fail is Fail (and stays Fail,
-//! so the engine's failedChecks reach the threshold); at the last planned look Hold and a
-//! pausing Inconclusive are NoData — with `noDataPolicy: {action: halt}` the engine then holds
-//! the weight, which is what the judge asks for — and a promoting Inconclusive is Pass.
+//! so the engine's failedChecks reach the threshold); a promoting Inconclusive is Pass. Hold and
+//! a pausing Inconclusive are NoData *and* a [`Hold`] (see [`Comparator::hold`]): the engine
+//! keeps the weight for them whatever `noDataPolicy` says, and never rolls back on them.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -17,6 +22,18 @@ use serin_api::{CanarySpec, Strategy};
 use super::evidence::Counts;
 use super::sequential::{Judge, JudgeConfig, JudgeState, Verdict as JudgeVerdict};
 use crate::{Comparator, Outcome, Sample, Verdict};
+
+/// Why a judge asks the engine to keep the current weight instead of deciding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// The planned steps are over but the traffic could not yet have shown `minEffect`: stay
+    /// for more data (`held` of `limit` extra intervals, `judge.holdIntervals`).
+    MoreData { held: u32, limit: u32 },
+    /// Still too little traffic after the hold, and `judge.onInconclusive: pause`: wait for a
+    /// person (`serin promote` / `serin abort`) while the judge keeps counting; `first` is
+    /// true on the first such look (the engine alerts once).
+    Person { first: bool },
+}
 
 /// Number of analysis intervals the spec plans: weight steps up to maxWeight (canary), or
 /// iterations (A/B testing, blue/green).
@@ -37,11 +54,13 @@ pub fn planned_intervals(spec: &CanarySpec) -> u32 {
     steps.max(1)
 }
 
-/// Per-metric judges, created on first use.
+/// Per-metric judges for one tick, resumed from the saved states on first use.
 #[derive(Debug, Default)]
 pub struct JudgeComparator {
     planned: u32,
+    /// The judges after this tick's look, by metric name (replaced on a replay).
     judges: RefCell<BTreeMap<String, Judge>>,
+    holds: RefCell<BTreeMap<String, Hold>>,
     saved: BTreeMap<String, JudgeState>,
 }
 
@@ -57,8 +76,8 @@ impl JudgeComparator {
     pub fn resume(spec: &CanarySpec, states: BTreeMap<String, JudgeState>) -> Self {
         Self {
             planned: planned_intervals(spec),
-            judges: RefCell::default(),
             saved: states,
+            ..Self::default()
         }
     }
 
@@ -69,6 +88,11 @@ impl JudgeComparator {
             out.insert(name.clone(), j.state().clone());
         }
         out
+    }
+
+    /// Whether any judge looked at counts this tick (only then is there something new to save).
+    pub fn looked(&self) -> bool {
+        !self.judges.borrow().is_empty()
     }
 
     fn verdict(outcome: Outcome, value: Option<f64>, explanation: String) -> Verdict {
@@ -115,13 +139,11 @@ impl Comparator for JudgeComparator {
             (Ok(c), Ok(p)) => (c, p),
             (Err(e), _) | (_, Err(e)) => return Self::verdict(Outcome::Error, None, e),
         };
-        let mut judges = self.judges.borrow_mut();
-        let judge = judges.entry(metric.name.clone()).or_insert_with(|| {
-            match self.saved.get(&metric.name) {
-                Some(state) => Judge::resume(config.clone(), state.clone()),
-                None => Judge::new(config.clone()),
-            }
-        });
+        // Always from the saved state: a replayed tick must not count an interval twice.
+        let mut judge = match self.saved.get(&metric.name) {
+            Some(state) => Judge::resume(config.clone(), state.clone()),
+            None => Judge::new(config.clone()),
+        };
         let mut j = match judge.observe(c, p) {
             Ok(j) => j,
             Err(e) => return Self::verdict(Outcome::Error, None, e.to_string()),
@@ -129,13 +151,33 @@ impl Comparator for JudgeComparator {
         if j.verdict == JudgeVerdict::Continue && judge.state().intervals >= self.planned {
             j = judge.conclude();
         }
+        let hold = match j.verdict {
+            JudgeVerdict::Hold => Some(Hold::MoreData {
+                held: judge.state().held,
+                limit: spec.hold_intervals(),
+            }),
+            JudgeVerdict::Inconclusive { promote: false } => Some(Hold::Person {
+                first: judge.state().paused_looks == 1,
+            }),
+            _ => None,
+        };
         let outcome = match j.verdict {
             JudgeVerdict::Continue | JudgeVerdict::Pass => Outcome::Pass,
             JudgeVerdict::Fail => Outcome::Fail,
             JudgeVerdict::Inconclusive { promote: true } => Outcome::Pass,
             JudgeVerdict::Hold | JudgeVerdict::Inconclusive { promote: false } => Outcome::NoData,
         };
+        self.judges.borrow_mut().insert(metric.name.clone(), judge);
+        let mut holds = self.holds.borrow_mut();
+        match hold {
+            Some(h) => holds.insert(metric.name.clone(), h),
+            None => holds.remove(&metric.name),
+        };
         Self::verdict(outcome, Some(j.evidence), j.message)
+    }
+
+    fn hold(&self, metric: &str) -> Option<Hold> {
+        self.holds.borrow().get(metric).copied()
     }
 }
 
@@ -204,14 +246,23 @@ mod tests {
         let v = cmp.compare(&m, &sample(25_000.0, 250.0), &sample(75_000.0, 750.0));
         assert_eq!(v.outcome, Outcome::Pass);
         assert!(v.explanation.ends_with("continuing"), "{}", v.explanation);
+        // A replay of the same tick gives the same verdict and does not count twice.
+        let again = cmp.compare(&m, &sample(25_000.0, 250.0), &sample(75_000.0, 750.0));
+        assert_eq!(again.explanation, v.explanation);
+        assert_eq!(cmp.states()["request-success-rate"].intervals, 1);
+        let cmp = JudgeComparator::resume(&spec(25, 50), cmp.states());
         let v = cmp.compare(&m, &sample(50_000.0, 500.0), &sample(50_000.0, 500.0));
         assert_eq!(v.outcome, Outcome::Pass);
         assert!(v.explanation.ends_with("passing"), "{}", v.explanation);
-        // Too little traffic at the end: NoData (the engine halts with noDataPolicy: halt).
+        // Too little traffic at the end: NoData with a hold (the engine keeps the weight).
         let quiet = JudgeComparator::new(&spec(50, 50));
         let v = quiet.compare(&m, &sample(10.0, 0.0), &sample(10.0, 0.0));
         assert_eq!(v.outcome, Outcome::NoData);
         assert!(v.explanation.contains("holding"), "{}", v.explanation);
+        assert_eq!(
+            quiet.hold("request-success-rate"),
+            Some(Hold::MoreData { held: 1, limit: 10 })
+        );
     }
 
     #[test]

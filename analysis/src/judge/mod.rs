@@ -7,6 +7,7 @@
 //! * [`evidence`]: interval bookkeeping (exposure, ratio estimate) and the mixture SPRT the
 //!   benchmark compares against.
 //! * [`comparator`]: the judge behind the engine's `Comparator` seam.
+//! * [`record`]: the judges' states in `status.judge`, resumed and saved by every shell.
 //! * [`latency`]: latency as counts of requests slower than a bound taken from the primary.
 //! * [`sim`]: the release model of the decision benchmark (`bench/judge.sh`), also used by the
 //!   statistical tests.
@@ -15,9 +16,10 @@ pub mod comparator;
 pub mod evidence;
 pub mod exact;
 pub mod latency;
+pub mod record;
 pub mod sequential;
 pub mod sim;
 
-pub use comparator::{JudgeComparator, planned_intervals};
+pub use comparator::{Hold, JudgeComparator, planned_intervals};
 pub use evidence::Counts;
 pub use sequential::{Judge, JudgeConfig, JudgeError, JudgeState, Judgement, Subject, Verdict};

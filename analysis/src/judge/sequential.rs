@@ -162,6 +162,9 @@ pub struct JudgeState {
     pub p_value: f64,
     /// Set once the p-value reached its level; the judge never takes a Fail back.
     pub failed: bool,
+    /// Looks that ended inconclusive after the hold (the engine alerts on the first).
+    #[serde(default)]
+    pub paused_looks: u32,
 }
 
 /// The judge's decision after an interval or at the end.
@@ -302,6 +305,7 @@ impl Judge {
             self.state.held += 1;
             Verdict::Hold
         } else {
+            self.state.paused_looks += 1;
             Verdict::Inconclusive {
                 promote: self.config.promote_on_inconclusive,
             }
