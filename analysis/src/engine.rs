@@ -12,6 +12,7 @@ use crate::{
     Output, Readiness, Reason, ReasonCode, Request, Routes, Severity, Tick, weights,
 };
 
+mod commands;
 mod judge_hold;
 
 /// Requests whose answers are missing: the tick stops here and is replayed with them.
@@ -76,6 +77,9 @@ impl<'a> Engine<'a> {
         if new_retry {
             // Absorbed in any phase, so a stale annotation never retries a later failure.
             self.st.last_retry = obs.retry.clone();
+        }
+        if self.act_on_commands(phase, retry) {
+            return Ok(());
         }
         let active = matches!(
             phase,
@@ -218,6 +222,7 @@ impl<'a> Engine<'a> {
         self.st.last_applied_spec = Some(obs.revision.clone());
         self.st.last_promoted_spec = Some(obs.revision.clone());
         self.st.last_retry = obs.retry.clone();
+        self.absorb_commands();
         let msg = format!("Initialization done! {}", self.who());
         self.event(EventType::Normal, ReasonCode::Initialized, msg);
         let kind = self.spec.target_ref.kind.as_deref().unwrap_or("Deployment");
@@ -832,6 +837,9 @@ impl<'a> Engine<'a> {
     }
 
     fn hooks(&self, kind: WebhookType) -> Vec<CanaryWebhook> {
+        if self.gates_approved(kind) {
+            return Vec::new();
+        }
         self.spec
             .webhooks()
             .iter()

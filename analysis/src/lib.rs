@@ -44,6 +44,7 @@
 //! uses its [`Verdict`] as the outcome.
 
 mod checks;
+pub mod commands;
 mod engine;
 pub mod judge;
 mod output;
@@ -92,6 +93,22 @@ pub struct Observed {
     /// A retry request (the `serin.dev/retry` annotation's value). A value different from
     /// `status.lastRetry` starts a new analysis of the current revision after Failed.
     pub retry: Option<String>,
+    /// Commands from people and pipelines: `serin promote|abort|approve|halt`.
+    #[serde(default)]
+    pub commands: Commands,
+}
+
+/// The command annotations of a Canary, as read by the shell (see [`commands`] for how the
+/// engine acts on them). `None` when the annotation is absent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commands {
+    /// `serin.dev/promote`: a token, optionally bound to a revision (`<token>@<revision>`).
+    pub promote: Option<String>,
+    /// `serin.dev/abort`: a token, optionally bound to a revision (`<token>@<revision>`).
+    pub abort: Option<String>,
+    /// `serin.dev/gate`: `halted`, or `approved` optionally bound (`approved@<revision>`).
+    pub gate: Option<String>,
 }
 
 /// Readiness of a workload.
@@ -368,6 +385,16 @@ pub enum ReasonCode {
     RollbackProgressDeadline,
     PromotionFailed,
     RolledBack,
+    /// `serin.dev/abort` rolled the analysis back.
+    Aborted,
+    /// `serin.dev/promote` skipped the remaining analysis.
+    PromotionRequested,
+    /// A command that had nothing to act on, or was meant for another revision.
+    CommandIgnored,
+    /// `serin.dev/gate=halted` holds the analysis.
+    GateHalted,
+    /// `serin.dev/gate=approved` opened the confirm-* gates of a revision.
+    GateApproved,
 }
 
 /// One check's result, as it appears in reasons and status.

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serin_api::{CanarySpec, CanaryStatus, Phase, WebhookType};
 
 use crate::{
-    Action, Answer, Conclusion, EventType, Input, Measurement, Observed, Readiness, Request, Routes,
+    Action, Answer, Commands, Conclusion, EventType, Input, Measurement, Observed, Readiness,
+    Request, Routes,
 };
 
 /// Revision hashes of the simulated world.
@@ -69,6 +70,15 @@ pub struct Scenario {
     pub primary_ready_after_ms: u64,
     /// Stop after this much virtual time without a verdict.
     pub duration_ms: u64,
+    /// `serin abort` at this time (the annotation then stays on the Canary).
+    #[serde(default)]
+    pub abort_at_ms: Option<u64>,
+    /// `serin promote` at this time.
+    #[serde(default)]
+    pub promote_at_ms: Option<u64>,
+    /// `serin halt` for each window, `serin approve` at its end.
+    #[serde(default)]
+    pub halts: Vec<Window>,
 }
 
 /// One tick of the timeline.
@@ -167,6 +177,7 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
             canary: ready(canary_up_at, scenario.canary_ready_after_ms),
             routes: Some(routes),
             retry: None,
+            commands: commands(scenario, t),
         };
         // The judges' evidence lives in the status, as in the controller.
         let judges = crate::judge::record::comparator(spec, &status, NEW_REVISION);
@@ -220,6 +231,30 @@ pub fn simulate(namespace: &str, name: &str, spec: &CanarySpec, scenario: &Scena
         defaulted,
         timeline,
         status,
+    }
+}
+
+/// The command annotations at `t`: tokens bound to the candidate, as `serin` writes them.
+fn commands(scenario: &Scenario, t: u64) -> Commands {
+    let token = |at: Option<u64>| {
+        at.filter(|at| t >= *at)
+            .map(|at| crate::commands::token(&format!("{at}ms"), Some(NEW_REVISION)))
+    };
+    let halted = scenario.halts.iter().any(|w| w.contains(t));
+    let ended = scenario
+        .halts
+        .iter()
+        .any(|w| w.to_ms.is_some_and(|to| t >= to));
+    Commands {
+        promote: token(scenario.promote_at_ms),
+        abort: token(scenario.abort_at_ms),
+        gate: if halted {
+            Some(crate::commands::HALTED.into())
+        } else if ended {
+            Some(crate::commands::approval(Some(NEW_REVISION)))
+        } else {
+            None
+        },
     }
 }
 

@@ -172,6 +172,7 @@ fn run(spec: &CanarySpec, steps: &[Step], restart: bool) -> Vec<Vec<Action>> {
             canary: readiness(s.canary),
             routes: s.read_back.then_some(routes),
             retry: s.retry.map(|r| r.to_string()),
+            ..Default::default()
         };
         let input = Input {
             namespace: "prod",

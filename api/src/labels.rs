@@ -6,6 +6,14 @@ pub const CANARY_LABEL: &str = "serin.dev/canary";
 pub const STABLE_HASH_ANNOTATION: &str = "serin.dev/stable-hash";
 /// Annotation on a Canary asking for a new analysis of the current revision after a failure.
 pub const RETRY_ANNOTATION: &str = "serin.dev/retry";
+/// Annotation on a Canary asking to skip the remaining analysis and promote now. Its value is a
+/// fresh token (`serin promote` writes `<time>@<revision>`), acted on once (`status.lastPromote`).
+pub const PROMOTE_ANNOTATION: &str = "serin.dev/promote";
+/// Annotation on a Canary asking to roll back now; a token like `serin.dev/promote`
+/// (`status.lastAbort`).
+pub const ABORT_ANNOTATION: &str = "serin.dev/abort";
+/// Annotation on a Canary holding (`halted`) or opening (`approved@<revision>`) its manual gates.
+pub const GATE_ANNOTATION: &str = "serin.dev/gate";
 /// Suffix of the canary workload and Service (`web-canary`).
 pub const CANARY_SUFFIX: &str = "-canary";
 /// Suffix of the primary Service (`web-primary`); the stable workload keeps its own name.

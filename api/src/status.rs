@@ -102,6 +102,16 @@ pub struct CanaryStatus {
     /// serin: the last `serin.dev/retry` value acted upon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_retry: Option<String>,
+    /// serin: the last `serin.dev/promote` value acted upon (or ignored, with an event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_promote: Option<String>,
+    /// serin: the last `serin.dev/abort` value acted upon (or ignored, with an event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_abort: Option<String>,
+    /// serin: the revision whose confirm-* gates `serin.dev/gate=approved` opened; gates of any
+    /// other revision stay closed until approved again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_revision: Option<String>,
     /// serin: the statistical judges' evidence for the run under analysis (`judge:` metrics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<crate::judge::JudgeRecord>,

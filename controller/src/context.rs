@@ -22,6 +22,9 @@ pub struct TickMemory {
     pub generation: Option<i64>,
     pub revision: String,
     pub retry: Option<String>,
+    /// `serin promote|abort|approve|halt` annotations: a change ticks at once, so a command acts
+    /// within a watch event, not an interval.
+    pub commands: serin_analysis::Commands,
     /// The weights the router's object holds, as last written or read: read back from the
     /// object only on the first tick after a (re)start, so a tick costs no GET.
     pub routes: Option<serin_analysis::Routes>,

@@ -3,6 +3,7 @@
 //! clone"). The engine decides; nothing here makes a promotion or rollback decision.
 
 pub mod checks;
+pub mod commands;
 pub mod context;
 pub mod error;
 pub mod lease;

@@ -141,6 +141,7 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     // Watch events (our own writes included) wake the reconciler at any time; the analysis
     // advances once per interval unless the spec, the revision or a retry request changed.
     let retry = canary.annotations().get(RETRY_ANNOTATION).cloned();
+    let commands = crate::commands::read(&canary);
     let generation = canary.metadata.generation;
     if let Some(due) = memory.due {
         let now = std::time::Instant::now();
@@ -148,6 +149,7 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
             && memory.generation == generation
             && memory.revision == revision
             && memory.retry == retry
+            && memory.commands == commands
         {
             return Ok(Requeue::requeue(due - now));
         }
@@ -173,9 +175,12 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
             (Some(_), None) => router.get_routes(&ctx.client, &canary).await?,
         },
         retry: retry.clone(),
+        commands: commands.clone(),
     };
+    // The judges' evidence of this run, from the status (checks/judging.rs).
+    let judges = checks::judging::comparator(&canary, &status, &revision, retry.as_deref());
     let mut answers = Answers::default();
-    let output = loop {
+    let mut output = loop {
         // The input lives only for the (synchronous) tick: nothing of it crosses an await.
         let step = serin_analysis::tick(
             &Input {
@@ -184,7 +189,7 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
                 spec: &canary.spec,
                 status: &status,
                 observed: &observed,
-                comparator: None,
+                comparator: Some(&judges),
             },
             &answers,
         );
@@ -204,6 +209,7 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         }
     };
 
+    checks::judging::save(&judges, &revision, retry.as_deref(), &mut output.status);
     let mut routes = observed.routes;
     for action in &output.actions {
         if let Some(written) = carry_out(
@@ -229,6 +235,7 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
             generation,
             revision,
             retry,
+            commands,
             routes,
         },
     );

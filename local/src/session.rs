@@ -115,6 +115,8 @@ impl Session {
             canary: Readiness::Ready,
             routes: None,
             retry: None,
+            // Local mode takes no commands (serin promote|abort act on the cluster's Canaries).
+            ..Default::default()
         };
         let mut weight = 0u32;
         let mut promoted = false;
