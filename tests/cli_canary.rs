@@ -260,14 +260,27 @@ async fn operations_write_annotations() {
         first,
         "each retry is a new value"
     );
+    // Approve, promote and abort are bound to the target's current revision (web:2).
+    let bound = format!("@{}", revision("web:2"));
     c.run(&["approve", "web"]).await;
-    assert_eq!(c.annotations()["serin.dev/gate"], "approved");
+    assert_eq!(
+        c.annotations()["serin.dev/gate"],
+        format!("approved{bound}")
+    );
     c.run(&["halt", "web"]).await;
     assert_eq!(c.annotations()["serin.dev/gate"], "halted");
     c.run(&["promote", "web"]).await;
-    assert!(c.annotations()["serin.dev/promote"].is_string());
+    let promote = c.annotations()["serin.dev/promote"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(promote.ends_with(&bound), "{promote}");
     c.run(&["abort", "web"]).await;
-    assert!(c.annotations()["serin.dev/abort"].is_string());
+    let abort = c.annotations()["serin.dev/abort"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(abort.ends_with(&bound) && abort != promote, "{abort}");
     let (code, _, err) = c.run(&["abort", "ghost"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("not found"), "{err}");

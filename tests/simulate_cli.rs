@@ -141,3 +141,33 @@ fn bad_flags_name_the_flag_and_the_fix() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("-f /nonexistent.yaml: cannot read"));
 }
+
+#[test]
+fn commands_are_scripted_on_the_virtual_clock() {
+    let o = simulate(&[
+        "-f",
+        &fixture("web-canary.yaml"),
+        "--halt",
+        "2m-4m",
+        "--abort-at",
+        "6m",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("     3m  Progressing          10     0/3  Warning: Halt prod/web advancement: serin.dev/gate=halted at canary weight 10"), "{out}");
+    assert!(out.contains("     4m  Progressing          20"), "{out}");
+    assert!(
+        out.contains("     6m  Failed                0     0/3  Warning: Rolling back prod/web: aborted by serin.dev/abort=360000ms@candidate"),
+        "{out}"
+    );
+    let o = simulate(&["-f", &fixture("web-canary.yaml"), "--promote-at", "2m30s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("verdict: promoted after 5m (exit 0)"));
+    let o = simulate(&["-f", &fixture("web-canary.yaml"), "--halt", "2m"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--halt 2m: give the end too"),
+        "{}",
+        stderr(&o)
+    );
+}

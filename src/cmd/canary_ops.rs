@@ -1,10 +1,12 @@
-//! `serin promote|abort|retry|approve|halt NAME`: requests to the controller written as
+//! `serin promote|abort|retry|approve|halt NAME`: commands to the controller written as
 //! annotations on the Canary, so each one is recorded on the object (and in the API server's
 //! audit log) like any other change.
 //!
-//! The controller acts on `serin.dev/retry` today. `serin.dev/promote`, `serin.dev/abort` and
-//! `serin.dev/gate` are written for the controller to act on; until the engine reads them they
-//! have no effect (README, "Operating canaries").
+//! Promote, abort and approve are bound to the revision they are meant for: the target's
+//! pod-template hash when the command runs (`<time>@<revision>`, `approved@<revision>`). The
+//! engine acts on each token once, and ignores, with an event, one meant for another revision
+//! (serin_analysis::commands). Halt is deliberately unbound: it holds whatever runs until
+//! `serin approve` or the annotation is removed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,15 +14,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
+use serin_analysis::commands;
 use serin_api::Canary;
-use serin_api::labels::RETRY_ANNOTATION;
-
-/// Annotation asking to skip the remaining analysis and promote the current revision.
-pub const PROMOTE_ANNOTATION: &str = "serin.dev/promote";
-/// Annotation asking to stop the analysis and roll back now.
-pub const ABORT_ANNOTATION: &str = "serin.dev/abort";
-/// Annotation opening (`approved`) or closing (`halted`) the Canary's manual gates.
-pub const GATE_ANNOTATION: &str = "serin.dev/gate";
+use serin_api::labels::{ABORT_ANNOTATION, GATE_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION};
 
 /// Where the Canaries are: the kubeconfig and namespace flags shared by the CLI commands.
 #[derive(clap::Args, Clone, Debug)]
@@ -74,15 +70,21 @@ pub enum Op {
 }
 
 impl Op {
-    /// The annotation written and its value (`now` makes each request a new value).
-    fn annotation(self, now: &str) -> (&'static str, String) {
+    /// The annotation written and its value: `now` makes each request a new value, `revision`
+    /// (the target's template hash, when readable) binds it to the release it is meant for.
+    pub fn annotation(self, now: &str, revision: Option<&str>) -> (&'static str, String) {
         match self {
-            Op::Promote => (PROMOTE_ANNOTATION, now.to_string()),
-            Op::Abort => (ABORT_ANNOTATION, now.to_string()),
+            Op::Promote => (PROMOTE_ANNOTATION, commands::token(now, revision)),
+            Op::Abort => (ABORT_ANNOTATION, commands::token(now, revision)),
             Op::Retry => (RETRY_ANNOTATION, now.to_string()),
-            Op::Approve => (GATE_ANNOTATION, "approved".to_string()),
-            Op::Halt => (GATE_ANNOTATION, "halted".to_string()),
+            Op::Approve => (GATE_ANNOTATION, commands::approval(revision)),
+            Op::Halt => (GATE_ANNOTATION, commands::HALTED.to_string()),
         }
+    }
+
+    /// Whether the value carries the revision.
+    fn bound(self) -> bool {
+        matches!(self, Op::Promote | Op::Abort | Op::Approve)
     }
 
     fn done(self) -> &'static str {
@@ -100,16 +102,28 @@ pub fn run(op: Op, args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let (client, ns) = args.target.connect().await?;
-        let api: Api<Canary> = Api::namespaced(client, &ns);
-        if api.get_opt(&args.name).await?.is_none() {
+        let api: Api<Canary> = Api::namespaced(client.clone(), &ns);
+        let Some(canary) = api.get_opt(&args.name).await? else {
             eprintln!(
                 "serin: Canary {ns}/{} not found (check the name and -n NAMESPACE)",
                 args.name
             );
             return Ok(ExitCode::from(1));
-        }
+        };
+        let revision = if op.bound() {
+            let r = super::wait::revision(&client, &ns, &canary).await;
+            if r.is_none() {
+                eprintln!(
+                    "serin: cannot read target {} of {ns}/{}: the request is not bound to a revision and applies to whatever runs when the controller reads it",
+                    canary.spec.target_ref.name, args.name
+                );
+            }
+            r
+        } else {
+            None
+        };
         let now = jiff::Timestamp::now().to_string();
-        let (key, value) = op.annotation(&now);
+        let (key, value) = op.annotation(&now, revision.as_deref());
         let patch = json!({"metadata": {"annotations": {key: value}}});
         api.patch(&args.name, &PatchParams::default(), &Patch::Merge(patch))
             .await

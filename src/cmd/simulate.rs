@@ -50,6 +50,16 @@ pub struct Args {
     /// How long the stable workload takes to roll out the promoted revision.
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     primary_ready_after: String,
+    /// `serin abort` at this virtual time: the analysis rolls back at the first tick from then.
+    #[arg(long, value_name = "DURATION")]
+    abort_at: Option<String>,
+    /// `serin promote` at this virtual time: the remaining analysis is skipped.
+    #[arg(long, value_name = "DURATION")]
+    promote_at: Option<String>,
+    /// `serin halt` from FROM, `serin approve` at TO: the analysis holds in between
+    /// (`--halt 2m-5m`; repeatable).
+    #[arg(long = "halt", value_name = "FROM-TO")]
+    halts: Vec<String>,
     /// Give up without a verdict after this much virtual time.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     duration: String,
@@ -287,7 +297,33 @@ fn scenario(args: &Args, spec: &serin_api::CanarySpec) -> anyhow::Result<Scenari
         canary_ready_after_ms: millis("--canary-ready-after", &args.canary_ready_after)?,
         primary_ready_after_ms: millis("--primary-ready-after", &args.primary_ready_after)?,
         duration_ms: millis("--duration", &args.duration)?,
+        abort_at_ms: args
+            .abort_at
+            .as_deref()
+            .map(|t| millis("--abort-at", t))
+            .transpose()?,
+        promote_at_ms: args
+            .promote_at
+            .as_deref()
+            .map(|t| millis("--promote-at", t))
+            .transpose()?,
+        halts: args
+            .halts
+            .iter()
+            .map(|arg| halt_window(arg))
+            .collect::<anyhow::Result<_>>()?,
     })
+}
+
+/// `--halt FROM-TO`: both ends, so the halt is approved again within the run.
+fn halt_window(arg: &str) -> anyhow::Result<Window> {
+    let (_, window) = split_window("--halt", arg, &format!("@{arg}"))?;
+    if window.to_ms.is_none() {
+        bail!(
+            "--halt {arg}: give the end too, FROM-TO (e.g. 2m-5m): `serin approve` resumes at TO"
+        );
+    }
+    Ok(window)
 }
 
 /// `X@FROM-TO` → (X, window); no `@` is the whole run.

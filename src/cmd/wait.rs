@@ -77,7 +77,7 @@ pub fn state(canary: &Canary, revision: Option<&str>) -> State {
     }
 }
 
-async fn revision(client: &kube::Client, ns: &str, canary: &Canary) -> Option<String> {
+pub(crate) async fn revision(client: &kube::Client, ns: &str, canary: &Canary) -> Option<String> {
     let r = &canary.spec.target_ref;
     let (group, version) = match r
         .api_version
