@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serin_analysis::{Answer, Measurement, Request};
 use serin_api::canary::CanaryMetric;
+use serin_api::common::CrossNamespaceObjectReference;
+use serin_api::judge::JudgeSpec;
 use serin_api::template::{TemplateVars, render};
 use serin_api::{CanarySpec, CanaryStatus, MetricTemplate};
 use serin_providers::QueryError;
@@ -20,6 +22,8 @@ use crate::router::AnyRouter;
 pub const TRAEFIK_SUCCESS_RATE: &str = r#"sum(rate(traefik_service_request_duration_seconds_bucket{service="{{ service }}-canary@file",code!~"5..",le="+Inf"}[{{ interval }}])) / sum(rate(traefik_service_request_duration_seconds_bucket{service="{{ service }}-canary@file",le="+Inf"}[{{ interval }}])) * 100"#;
 pub const TRAEFIK_DURATION: &str = r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service="{{ service }}-canary@file"}[{{ interval }}])) by (le)) * 1000"#;
 
+pub mod judging;
+
 /// What the checks need to know about the run.
 pub struct Checker {
     pub name: String,
@@ -28,6 +32,8 @@ pub struct Checker {
     pub templates: Vec<MetricTemplate>,
     /// `--metrics-server`, or the Prometheus serin started.
     pub prometheus: Option<Prometheus>,
+    /// What the judged metrics (`judge:`) looked at last.
+    pub judging: judging::Looks,
 }
 
 fn from_query(r: Result<f64, QueryError>) -> Measurement {
@@ -67,43 +73,115 @@ impl Checker {
         from_query(server.query(query).await)
     }
 
-    /// Measures one metric of `spec.analysis.metrics`.
-    pub async fn metric(&self, router: &AnyRouter, metric: &CanaryMetric) -> Measurement {
+    /// The MetricTemplate `tref` names (passed with -f), with its own Prometheus if it gives an
+    /// address.
+    fn template(
+        &self,
+        metric: &CanaryMetric,
+        tref: &CrossNamespaceObjectReference,
+    ) -> Result<(&MetricTemplate, Option<Prometheus>), Measurement> {
+        let Some(t) = self.templates.iter().find(|t| {
+            t.metadata.name.as_deref() == Some(tref.name.as_str())
+                && tref.namespace.as_ref().is_none_or(|ns| {
+                    t.metadata.namespace.as_deref().unwrap_or(&self.namespace) == ns
+                })
+        }) else {
+            return Err(error(format!(
+                "metric {}: MetricTemplate {} not found: pass the file that defines it with -f",
+                metric.name, tref.name
+            )));
+        };
+        let provider = t.spec.provider.type_.as_str();
+        if !matches!(provider, "prometheus" | "") {
+            return Err(error(format!(
+                "metric {}: MetricTemplate {} uses provider {provider:?}; local mode queries prometheus templates only",
+                metric.name, tref.name
+            )));
+        }
+        let own = match t.spec.provider.address.as_deref() {
+            Some(addr) => match Prometheus::new(addr) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return Err(error(format!(
+                        "MetricTemplate {} spec.provider.address: {e}",
+                        tref.name
+                    )));
+                }
+            },
+            None => None,
+        };
+        Ok((t, own))
+    }
+
+    /// A metric with `judge`: requests and bad requests per side (checks/judging.rs).
+    async fn judged(
+        &self,
+        router: &AnyRouter,
+        metric: &CanaryMetric,
+        spec: &JudgeSpec,
+    ) -> Measurement {
         let vars = self.vars(metric);
+        let name = &metric.name;
+        let needs_prometheus = || {
+            error(format!(
+                "metric {name} needs Prometheus: pass --metrics-server http://HOST:9090"
+            ))
+        };
         if let Some(tref) = &metric.template_ref {
-            let Some(t) = self.templates.iter().find(|t| {
-                t.metadata.name.as_deref() == Some(tref.name.as_str())
-                    && tref.namespace.as_ref().is_none_or(|ns| {
-                        t.metadata.namespace.as_deref().unwrap_or(&self.namespace) == ns
-                    })
-            }) else {
+            let (t, own) = match self.template(metric, tref) {
+                Ok(found) => found,
+                Err(m) => return m,
+            };
+            let Some(queries) = &t.spec.judge else {
                 return error(format!(
-                    "metric {}: MetricTemplate {} not found: pass the file that defines it with -f",
-                    metric.name, tref.name
+                    "metric {name} has a judge but MetricTemplate {} has no spec.judge: add its four count queries (canaryTotal, canaryFailed, primaryTotal, primaryFailed)",
+                    tref.name
                 ));
             };
-            let provider = t.spec.provider.type_.as_str();
-            if !matches!(provider, "prometheus" | "") {
-                return error(format!(
-                    "metric {}: MetricTemplate {} uses provider {provider:?}; local mode queries prometheus templates only",
-                    metric.name, tref.name
-                ));
+            let Some(server) = own.as_ref().or(self.prometheus.as_ref()) else {
+                return needs_prometheus();
+            };
+            return judging::from_prometheus(server, queries, &vars, metric).await;
+        }
+        if metric.query.is_none() && name == "request-success-rate" {
+            if let Some(m) = self.judging.errors(router, name) {
+                return m;
             }
+            let Some(server) = self.prometheus.as_ref() else {
+                return needs_prometheus();
+            };
+            return judging::from_prometheus(server, &judging::traefik_counts(), &vars, metric)
+                .await;
+        }
+        if metric.query.is_none() && name == "request-duration" {
+            return self
+                .judging
+                .latency(router, name, spec.latency_quantile())
+                .unwrap_or_else(|| {
+                    error(format!(
+                        "metric {name} has a judge: local mode judges latency on the embedded or nginx router; with Traefik use a MetricTemplate with spec.judge"
+                    ))
+                });
+        }
+        error(format!(
+            "metric {name} has a judge but no count queries: use the builtin request-success-rate or request-duration, or a templateRef to a MetricTemplate with spec.judge"
+        ))
+    }
+
+    /// Measures one metric of `spec.analysis.metrics`.
+    pub async fn metric(&self, router: &AnyRouter, metric: &CanaryMetric) -> Measurement {
+        if let Some(spec) = &metric.judge {
+            return self.judged(router, metric, spec).await;
+        }
+        let vars = self.vars(metric);
+        if let Some(tref) = &metric.template_ref {
+            let (t, own) = match self.template(metric, tref) {
+                Ok(found) => found,
+                Err(m) => return m,
+            };
             let query = match render(&t.spec.query, &vars) {
                 Ok(q) => q,
                 Err(e) => return error(format!("MetricTemplate {} query: {e}", tref.name)),
-            };
-            let own = match t.spec.provider.address.as_deref() {
-                Some(addr) => match Prometheus::new(addr) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        return error(format!(
-                            "MetricTemplate {} spec.provider.address: {e}",
-                            tref.name
-                        ));
-                    }
-                },
-                None => None,
             };
             return self.prom_query(own.as_ref(), &metric.name, &query).await;
         }

@@ -100,7 +100,9 @@ impl Session {
             spec: release.spec.clone(),
             templates: release.templates.clone(),
             prometheus: self.prometheus.clone(),
+            judging: Default::default(),
         };
+        checker.judging.start(&self.router);
         // The stable version is what the primary runs; the release is a new revision of it.
         let mut status = CanaryStatus {
             phase: Some(Phase::Initialized),
@@ -129,16 +131,22 @@ impl Session {
                 canary: weight,
                 mirror: false,
             });
+            // The judges' evidence lives in the status, as in the controller.
+            let judges = serin_analysis::judge::record::comparator(
+                &release.spec,
+                &status,
+                &release.revision,
+            );
             let input = Input {
                 namespace: &release.namespace,
                 name: &release.name,
                 spec: &release.spec,
                 status: &status,
                 observed: &observed,
-                comparator: None,
+                comparator: Some(&judges),
             };
             let mut answers = Answers::default();
-            let output = loop {
+            let mut output = loop {
                 match (self.decider)(&input, &answers) {
                     Tick::Done(o) => break o,
                     Tick::Need(requests) => {
@@ -160,6 +168,7 @@ impl Session {
                     }
                 }
             };
+            serin_analysis::judge::record::save(&judges, &release.revision, &mut output.status);
             let mut concluded = None;
             for action in &output.actions {
                 match action {

@@ -7,6 +7,7 @@
 //! *Service* name are written here with `{{ service }}`, so every query selects the canary's series
 //! and nothing of the primary's (tested below against both sides' label values).
 
+use serin_api::judge::JudgeQueries;
 use serin_api::template::{RenderError, TemplateVars, render};
 
 /// Which builtin.
@@ -64,6 +65,153 @@ pub fn query_template(provider: &str, builtin: Builtin) -> String {
 /// The rendered query for a provider.
 pub fn query(provider: &str, builtin: Builtin, vars: &TemplateVars) -> Result<String, RenderError> {
     render(&query_template(provider, builtin), vars)
+}
+
+/// The series a provider counts requests in, for the judge: the metric, the labels both sides
+/// share, each side's selector (the same label as Flagger's query, pointed at the canary or at
+/// the primary) and the matcher of failed requests.
+struct CountSeries {
+    metric: &'static str,
+    common: &'static str,
+    canary: &'static str,
+    primary: &'static str,
+    failed: &'static str,
+}
+
+fn count_series(provider: &str) -> CountSeries {
+    let family = provider.split(':').next().unwrap_or(provider);
+    let (metric, common, canary, primary, failed) = match family {
+        "linkerd" => (
+            "response_total",
+            r#"namespace="{{ namespace }}",direction="inbound""#,
+            r#"deployment=~"{{ target }}""#,
+            r#"deployment=~"{{ primary }}""#,
+            r#"classification="failure""#,
+        ),
+        // The NGINX controller labels the requests its canary Ingress routed with `canary`.
+        "nginx" => (
+            "nginx_ingress_controller_requests",
+            r#"namespace="{{ namespace }}",ingress="{{ ingress }}""#,
+            r#"canary!="""#,
+            r#"canary="""#,
+            r#"status=~"5.*""#,
+        ),
+        "traefik" => (
+            "traefik_service_request_duration_seconds_bucket",
+            r#"le="+Inf""#,
+            r#"service=~"{{ namespace }}-{{ service }}-canary-[0-9a-zA-Z-]+@kubernetescrd""#,
+            r#"service=~"{{ namespace }}-{{ service }}-primary-[0-9a-zA-Z-]+@kubernetescrd""#,
+            r#"code=~"5..""#,
+        ),
+        "gatewayapi" | "kubernetes" => (
+            "http_request_duration_seconds_count",
+            r#"kubernetes_namespace="{{ namespace }}""#,
+            r#"kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#,
+            r#"kubernetes_pod_name=~"{{ primary }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#,
+            r#"status=~"5.*""#,
+        ),
+        "contour" => (
+            "envoy_cluster_upstream_rq",
+            "",
+            r#"envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+""#,
+            r#"envoy_cluster_name=~"{{ namespace }}_{{ service }}-primary_[0-9a-zA-Z-]+""#,
+            r#"envoy_response_code=~"5.*""#,
+        ),
+        "gloo" => (
+            "envoy_cluster_upstream_rq",
+            "",
+            r#"envoy_cluster_name=~"{{ namespace }}-{{ service }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+""#,
+            r#"envoy_cluster_name=~"{{ namespace }}-{{ service }}-primaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+""#,
+            r#"envoy_response_code=~"5.*""#,
+        ),
+        "appmesh" => (
+            "envoy_cluster_upstream_rq",
+            r#"kubernetes_namespace="{{ namespace }}""#,
+            r#"kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#,
+            r#"kubernetes_pod_name=~"{{ primary }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#,
+            r#"envoy_response_code=~"5.*""#,
+        ),
+        "kuma" => (
+            "envoy_cluster_upstream_rq",
+            "",
+            r#"service=~"{{ service }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+""#,
+            r#"service=~"{{ service }}-primary_{{ namespace }}_svc_[0-9a-zA-Z-]+""#,
+            r#"envoy_response_code=~"5.*""#,
+        ),
+        "osm" => (
+            "osm_request_total",
+            r#"destination_namespace="{{ namespace }}",destination_kind="Deployment""#,
+            r#"destination_name="{{ target }}""#,
+            r#"destination_name="{{ primary }}""#,
+            r#"response_code=~"5.*""#,
+        ),
+        "skipper" => (
+            "skipper_response_duration_seconds_bucket",
+            r#"le="+Inf""#,
+            r#"route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?""#,
+            r#"route=~"kube(ew)?_{{ namespace }}__{{ ingress }}__.*__{{ service }}_primary(_[0-9]+)?""#,
+            r#"code=~"5..""#,
+        ),
+        "apisix" => (
+            "apisix_http_status",
+            "",
+            r#"route=~"{{ namespace }}_{{ route }}-{{ service }}-canary_.+""#,
+            r#"route=~"{{ namespace }}_{{ route }}-{{ service }}-primary_.+""#,
+            r#"code=~"5..""#,
+        ),
+        _ => (
+            "istio_requests_total",
+            r#"reporter="destination",destination_workload_namespace="{{ namespace }}""#,
+            r#"destination_workload=~"{{ target }}""#,
+            r#"destination_workload=~"{{ primary }}""#,
+            r#"response_code=~"5.*""#,
+        ),
+    };
+    CountSeries {
+        metric,
+        common,
+        canary,
+        primary,
+        failed,
+    }
+}
+
+/// The judge's count queries for `request-success-rate` (before rendering): requests and failed
+/// requests per side over the metric's interval, from the series Flagger's query divides.
+/// Unknown providers use Istio's series, as for the builtin queries.
+pub fn count_templates(provider: &str) -> JudgeQueries {
+    let s = count_series(provider);
+    let q = |side: &str, failed: bool| {
+        let labels: Vec<&str> = [s.common, side, if failed { s.failed } else { "" }]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        format!(
+            "sum(increase({}{{{}}}[{{{{ interval }}}}]))",
+            s.metric,
+            labels.join(",")
+        )
+    };
+    JudgeQueries {
+        canary_total: q(s.canary, false),
+        canary_failed: q(s.canary, true),
+        primary_total: q(s.primary, false),
+        primary_failed: q(s.primary, true),
+    }
+}
+
+/// Renders the four queries of `queries` (a builtin's [`count_templates`] or a MetricTemplate's
+/// `spec.judge`).
+pub fn render_counts(
+    queries: &JudgeQueries,
+    vars: &TemplateVars,
+) -> Result<JudgeQueries, RenderError> {
+    Ok(JudgeQueries {
+        canary_total: render(&queries.canary_total, vars)?,
+        canary_failed: render(&queries.canary_failed, vars)?,
+        primary_total: render(&queries.primary_total, vars)?,
+        primary_failed: render(&queries.primary_failed, vars)?,
+    })
 }
 
 #[cfg(test)]
@@ -133,6 +281,101 @@ mod tests {
         regex_lite::Regex::new(&format!("^(?:{pattern})$"))
             .unwrap()
             .is_match(value)
+    }
+
+    /// Every workload selector of `q` matches `yes` and not `no`.
+    fn selects(provider: &str, q: &str, yes: &str, no: &str) {
+        let label_re = regex_lite::Regex::new(r#"(\w+)(=~|=)"([^"]*)""#).unwrap();
+        let workload_labels = [
+            "destination_workload",
+            "deployment",
+            "kubernetes_pod_name",
+            "service",
+            "envoy_cluster_name",
+            "destination_name",
+            "route",
+        ];
+        let selectors: Vec<(String, String, String)> = label_re
+            .captures_iter(q)
+            .map(|c| (c[1].to_string(), c[2].to_string(), c[3].to_string()))
+            .filter(|(l, _, _)| workload_labels.contains(&l.as_str()))
+            .collect();
+        assert!(
+            !selectors.is_empty(),
+            "{provider}: no workload selector in {q}"
+        );
+        for (label, op, pat) in selectors {
+            let hit = |v: &str| {
+                if op == "=" {
+                    pat == v
+                } else {
+                    matches(&pat, v)
+                }
+            };
+            assert!(
+                hit(yes),
+                "{provider}: {label}{op}{pat:?} misses {yes} in {q}"
+            );
+            assert!(
+                !hit(no),
+                "{provider}: {label}{op}{pat:?} selects {no} in {q}"
+            );
+        }
+    }
+
+    #[test]
+    fn count_queries_select_each_side_and_the_failures() {
+        for provider in PROVIDERS {
+            let q = render_counts(&count_templates(provider), &vars()).unwrap();
+            let all = [
+                &q.canary_total,
+                &q.canary_failed,
+                &q.primary_total,
+                &q.primary_failed,
+            ];
+            for one in all {
+                assert!(!one.contains("{{"), "{provider}: unrendered: {one}");
+                assert!(
+                    one.starts_with("sum(increase(") && one.ends_with("[1m]))"),
+                    "{one}"
+                );
+            }
+            // Each failed query is its total query plus one matcher of 5xx / failures.
+            for (total, failed) in [
+                (&q.canary_total, &q.canary_failed),
+                (&q.primary_total, &q.primary_failed),
+            ] {
+                assert!(failed.len() > total.len(), "{failed}");
+                assert!(
+                    failed.contains(r#"=~"5"#) || failed.contains(r#"classification="failure""#),
+                    "{provider}: no failure matcher in {failed}"
+                );
+            }
+            if provider == "nginx" {
+                assert!(
+                    q.canary_total.contains(r#"canary!="""#),
+                    "{}",
+                    q.canary_total
+                );
+                assert!(
+                    q.primary_total.contains(r#"canary="""#),
+                    "{}",
+                    q.primary_total
+                );
+                continue;
+            }
+            let (canary, primary) = series(provider);
+            selects(provider, &q.canary_total, canary, primary);
+            selects(provider, &q.canary_failed, canary, primary);
+            selects(provider, &q.primary_total, primary, canary);
+            selects(provider, &q.primary_failed, primary, canary);
+        }
+        // The success-rate query's own series: what Flagger divides is what the judge counts.
+        let istio = count_templates("istio");
+        assert!(
+            query_template("istio", Builtin::RequestSuccessRate).contains("istio_requests_total")
+        );
+        assert!(istio.canary_total.contains("istio_requests_total"));
     }
 
     #[test]

@@ -13,14 +13,14 @@
 //! a pausing Inconclusive are NoData *and* a [`Hold`] (see [`Comparator::hold`]): the engine
 //! keeps the weight for them whatever `noDataPolicy` says, and never rolls back on them.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
 use serin_api::canary::CanaryMetric;
 use serin_api::{CanarySpec, Strategy};
 
 use super::evidence::Counts;
-use super::sequential::{Judge, JudgeConfig, JudgeState, Verdict as JudgeVerdict};
+use super::sequential::{Judge, JudgeConfig, JudgeState, Subject, Verdict as JudgeVerdict};
 use crate::{Comparator, Outcome, Sample, Verdict};
 
 /// Why a judge asks the engine to keep the current weight instead of deciding.
@@ -59,8 +59,9 @@ pub fn planned_intervals(spec: &CanarySpec) -> u32 {
 pub struct JudgeComparator {
     planned: u32,
     /// The judges after this tick's look, by metric name (replaced on a replay).
-    judges: RefCell<BTreeMap<String, Judge>>,
-    holds: RefCell<BTreeMap<String, Hold>>,
+    /// Mutexes rather than cells so that a shell may hold the comparator across an await.
+    judges: Mutex<BTreeMap<String, Judge>>,
+    holds: Mutex<BTreeMap<String, Hold>>,
     saved: BTreeMap<String, JudgeState>,
 }
 
@@ -84,7 +85,7 @@ impl JudgeComparator {
     /// The state of every judge, by metric name, to save with the Canary.
     pub fn states(&self) -> BTreeMap<String, JudgeState> {
         let mut out = self.saved.clone();
-        for (name, j) in self.judges.borrow().iter() {
+        for (name, j) in lock(&self.judges).iter() {
             out.insert(name.clone(), j.state().clone());
         }
         out
@@ -92,7 +93,7 @@ impl JudgeComparator {
 
     /// Whether any judge looked at counts this tick (only then is there something new to save).
     pub fn looked(&self) -> bool {
-        !self.judges.borrow().is_empty()
+        !lock(&self.judges).is_empty()
     }
 
     fn verdict(outcome: Outcome, value: Option<f64>, explanation: String) -> Verdict {
@@ -102,6 +103,11 @@ impl JudgeComparator {
             explanation,
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps stay consistent whatever panicked while holding them.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn count(x: f64, what: &str) -> Result<u64, String> {
@@ -131,8 +137,14 @@ impl Comparator for JudgeComparator {
                 "the metric has no `judge` configuration; add judge: {type: sequential}".into(),
             );
         };
+        // request-duration is judged on slow requests (latency.rs), anything else on failures.
+        let subject = if metric.name == "request-duration" {
+            Subject::Slow
+        } else {
+            Subject::Errors
+        };
         let config = match JudgeConfig::from_spec(spec, self.planned) {
-            Ok(c) => c,
+            Ok(c) => c.with_subject(subject),
             Err(e) => return Self::verdict(Outcome::Error, None, e.to_string()),
         };
         let (c, p) = match (counts(canary, "canary"), counts(primary, "primary")) {
@@ -167,8 +179,8 @@ impl Comparator for JudgeComparator {
             JudgeVerdict::Inconclusive { promote: true } => Outcome::Pass,
             JudgeVerdict::Hold | JudgeVerdict::Inconclusive { promote: false } => Outcome::NoData,
         };
-        self.judges.borrow_mut().insert(metric.name.clone(), judge);
-        let mut holds = self.holds.borrow_mut();
+        lock(&self.judges).insert(metric.name.clone(), judge);
+        let mut holds = lock(&self.holds);
         match hold {
             Some(h) => holds.insert(metric.name.clone(), h),
             None => holds.remove(&metric.name),
@@ -177,7 +189,7 @@ impl Comparator for JudgeComparator {
     }
 
     fn hold(&self, metric: &str) -> Option<Hold> {
-        self.holds.borrow().get(metric).copied()
+        lock(&self.holds).get(metric).copied()
     }
 }
 

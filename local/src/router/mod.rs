@@ -194,6 +194,29 @@ impl AnyRouter {
         }
     }
 
+    /// Both backends' cumulative counts, `[primary, canary]`, for the judge (differences of two
+    /// readings are exactly the requests in between); `None` when the router does not count.
+    pub fn totals(&self) -> Option<[Totals; 2]> {
+        match self {
+            AnyRouter::Embedded(r) => Some([r.totals(Backend::Primary), r.totals(Backend::Canary)]),
+            AnyRouter::Traefik(_) => None,
+            AnyRouter::Nginx(r) => Some(r.totals()),
+        }
+    }
+
+    /// Both backends' traffic over `window`, `[primary, canary]`, for the judge; `None` when the
+    /// router does not count.
+    pub fn windows(&self, window: std::time::Duration) -> Option<[Window; 2]> {
+        match self {
+            AnyRouter::Embedded(r) => Some([
+                r.window(Backend::Primary, window),
+                r.window(Backend::Canary, window),
+            ]),
+            AnyRouter::Traefik(_) => None,
+            AnyRouter::Nginx(r) => Some(r.windows(window)),
+        }
+    }
+
     pub async fn shutdown(self) {
         match self {
             AnyRouter::Embedded(r) => r.shutdown(),

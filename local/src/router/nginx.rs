@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::process::{Child, Command};
 
-use super::stats::{BackendStats, Window};
+use super::stats::{BackendStats, Totals, Window};
 use super::{Backend, RouterError, Routes};
 
 struct Log {
@@ -306,6 +306,24 @@ http {{
         self.ingest();
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         log.stats[1].window(Instant::now(), window)
+    }
+
+    /// `[primary, canary]` cumulative counts.
+    pub fn totals(&self) -> [Totals; 2] {
+        self.ingest();
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        [log.stats[0].totals(), log.stats[1].totals()]
+    }
+
+    /// `[primary, canary]` over `window`.
+    pub fn windows(&self, window: Duration) -> [Window; 2] {
+        self.ingest();
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        [
+            log.stats[0].window(now, window),
+            log.stats[1].window(now, window),
+        ]
     }
 
     pub async fn shutdown(mut self) {

@@ -40,6 +40,15 @@ impl Window {
         self.quantile_ms(0.99)
     }
 
+    /// Requests that took longer than `bound_ms`: the latency judge's "bad" requests.
+    pub fn slower_than_ms(&self, bound_ms: f64) -> u64 {
+        let bound_us = bound_ms * 1000.0;
+        self.latencies_us
+            .iter()
+            .filter(|&&us| f64::from(us) > bound_us)
+            .count() as u64
+    }
+
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
         if self.latencies_us.is_empty() {
             return None;
@@ -186,5 +195,8 @@ mod tests {
         let w = s.window(t0, Duration::from_secs(1));
         assert_eq!(w.p99_ms(), Some(198.0));
         assert_eq!(w.quantile_ms(0.5), Some(100.0));
+        assert_eq!(w.slower_than_ms(198.0), 2);
+        assert_eq!(w.slower_than_ms(0.5), 200);
+        assert_eq!(w.slower_than_ms(200.0), 0);
     }
 }
