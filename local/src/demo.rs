@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serin_api::CanarySpec;
 
-use crate::load::LoadSpec;
+use crate::load::{self, LoadCommand, LoadEnd, LoadRun};
 use crate::process::{ProcessError, Service};
 use crate::progress::Reporter;
 use crate::router::{AnyRouter, EmbeddedRouter, RouterError};
@@ -39,6 +39,8 @@ pub enum DemoError {
     Session(#[from] SessionError),
     #[error("--canary-error-rate must be between 0 and 1, got {0}")]
     ErrorRate(f64),
+    #[error("the demo's load: {0}")]
+    Load(String),
     #[error("demo canary: {0}")]
     Spec(String),
 }
@@ -112,13 +114,15 @@ pub async fn run(
         decider,
         max_ticks: 1000,
     };
+    // The same engine as `serin run --load` (a `serin loadtest-worker` child): hey's closed
+    // model, four workers sharing the requested rate.
     let workers = 4u32;
-    let load = LoadSpec::parse(&format!(
+    let load = LoadCommand::parse(&format!(
         "hey -c {workers} -q {}",
         (f64::from(opts.rps) / f64::from(workers)).max(0.1)
     ))
     .map_err(|e| DemoError::Spec(e.to_string()))?
-    .start(&format!("{}/", session.router.url()));
+    .start(&opts.serin, &session.router.url());
 
     let v2 = demo_app(&opts.serin, "v2", 0.0, Duration::ZERO).await?;
     let release = |stable: &str, revision: &str, url: &str| Release {
@@ -130,9 +134,16 @@ pub async fn run(
         revision: revision.into(),
         stable_revision: stable.into(),
     };
-    let first = session
-        .run(&release("v1", "v2", &v2.url), reporter, stop)
-        .await?;
+    let first = {
+        let mut until = std::pin::pin!(load::stop_or_failed(stop, Some(&load)));
+        session
+            .run(&release("v1", "v2", &v2.url), reporter, &mut until)
+            .await
+    };
+    let first = match first {
+        Ok(f) => f,
+        Err(e) => return Err(stop_all(load, session, [Some(v1), Some(v2)], e).await),
+    };
     // v2 serves as the primary now (promoted) or v1 still does (rolled back).
     let (stable, retired) = if first.promoted { (v2, v1) } else { (v1, v2) };
     let stable_label = if first.promoted { "v2" } else { "v1" };
@@ -144,12 +155,37 @@ pub async fn run(
         opts.canary_latency,
     )
     .await?;
-    let second = session
-        .run(&release(stable_label, "v3", &v3.url), reporter, stop)
-        .await?;
-    load.abort();
+    let second = {
+        let mut until = std::pin::pin!(load::stop_or_failed(stop, Some(&load)));
+        session
+            .run(&release(stable_label, "v3", &v3.url), reporter, &mut until)
+            .await
+    };
+    let report = load.stop().await;
+    reporter.load(&report);
     session.router.shutdown().await;
     v3.stop().await;
     stable.stop().await;
-    Ok((first, second))
+    match (second, report.end) {
+        (Err(SessionError::Interrupted), LoadEnd::Failed(why)) => Err(DemoError::Load(why)),
+        (second, _) => Ok((first, second?)),
+    }
+}
+
+/// Ends the demo after a failed first release: load, router and apps stopped.
+async fn stop_all(
+    load: LoadRun,
+    session: Session,
+    apps: [Option<Service>; 2],
+    error: SessionError,
+) -> DemoError {
+    let report = load.stop().await;
+    session.router.shutdown().await;
+    for app in apps.into_iter().flatten() {
+        app.stop().await;
+    }
+    match (error, report.end) {
+        (SessionError::Interrupted, LoadEnd::Failed(why)) => DemoError::Load(why),
+        (error, _) => error.into(),
+    }
 }

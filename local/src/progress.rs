@@ -1,6 +1,6 @@
 //! Progress of a local run: a readable block per tick on a terminal (phase, weight bar, each
 //! metric against its range, failed checks, events), JSON lines otherwise (one object per line
-//! with an `event` field: `backends`, `start`, `event`, `tick`, `step`, `done`).
+//! with an `event` field: `backends`, `start`, `event`, `tick`, `step`, `done`, `load`).
 
 use std::io::Write;
 
@@ -8,6 +8,8 @@ use serde_json::json;
 use serin_api::CanarySpec;
 use serin_api::CanaryStatus;
 use serin_api::status::Outcome;
+
+use crate::load::{LoadEnd, LoadReport};
 
 /// Where progress goes.
 pub struct Reporter {
@@ -143,6 +145,23 @@ impl Reporter {
             self.text(&format!("✔ {canary}: promoted — {message}"));
         } else {
             self.text(&format!("✘ {canary}: rolled back — {message}"));
+        }
+    }
+
+    /// What the `--load` command sent, once the load has ended.
+    pub fn load(&mut self, report: &LoadReport) {
+        let (end, why) = match &report.end {
+            LoadEnd::Finished => ("finished", "its -n/-z reached".to_owned()),
+            LoadEnd::Stopped => ("stopped", "stopped with the run".to_owned()),
+            LoadEnd::Failed(m) => ("failed", m.clone()),
+        };
+        if self.json {
+            self.line(json!({"event": "load", "command": report.command, "requests": report.requests, "failed": report.failed, "end": end, "message": why}));
+        } else {
+            self.text(&format!(
+                "  load {:?}: {} requests, {} failed ({why})",
+                report.command, report.requests, report.failed
+            ));
         }
     }
 }

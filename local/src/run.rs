@@ -1,12 +1,13 @@
 //! `serin run`: one canary analysis of local services (URLs, or commands serin starts) behind
 //! the chosen router, with optional generated load.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serin_api::{CanarySpec, MetricTemplate};
 use serin_providers::prometheus::Prometheus;
 
-use crate::load::LoadSpec;
+use crate::load::{self, LoadCommand, LoadEnd};
 use crate::process::{ProcessError, Service, wait_url};
 use crate::progress::Reporter;
 use crate::prometheus_server::PrometheusServer;
@@ -40,7 +41,11 @@ pub struct RunOptions {
     pub listen: String,
     pub router: RouterKind,
     pub metrics_server: Option<String>,
-    pub load: Option<LoadSpec>,
+    /// `--load`: hey's flags, run by the loadtester engine against the router until the
+    /// analysis ends (or until the command's own `-n`/`-z`).
+    pub load: Option<LoadCommand>,
+    /// The `serin` binary, whose hidden `loadtest-worker` subcommand runs the load.
+    pub serin: PathBuf,
     /// Path probed for readiness of both backends.
     pub ready_path: String,
     pub ready_timeout: Duration,
@@ -58,6 +63,8 @@ pub enum RunError {
     MetricsServer(String),
     #[error("--listen {0:?}: write host:port, e.g. 127.0.0.1:8080")]
     Listen(String),
+    #[error("--load: {0} (the run was stopped: its checks would measure no traffic)")]
+    Load(String),
 }
 
 async fn backend(
@@ -156,7 +163,7 @@ pub async fn run(
     let load = opts
         .load
         .as_ref()
-        .map(|l| l.start(&format!("{}/", router.url())));
+        .map(|l| l.start(&opts.serin, &router.url()));
     let mut session = Session {
         router,
         prometheus,
@@ -172,9 +179,17 @@ pub async fn run(
         revision: "canary".into(),
         stable_revision: "primary".into(),
     };
-    let result = session.run(&release, reporter, stop).await;
-    if let Some(l) = load {
-        l.abort();
+    let result = {
+        let mut until = std::pin::pin!(load::stop_or_failed(stop, load.as_ref()));
+        session.run(&release, reporter, &mut until).await
+    };
+    // The load stops (its worker process gone) before the router it targets.
+    let load_report = match load {
+        Some(l) => Some(l.stop().await),
+        None => None,
+    };
+    if let Some(r) = &load_report {
+        reporter.load(r);
     }
     session.router.shutdown().await;
     if let Some(p) = own_prometheus {
@@ -183,5 +198,8 @@ pub async fn run(
     for s in [primary_proc, canary_proc].into_iter().flatten() {
         s.stop().await;
     }
-    Ok(result?)
+    match (result, load_report.map(|r| r.end)) {
+        (Err(SessionError::Interrupted), Some(LoadEnd::Failed(why))) => Err(RunError::Load(why)),
+        (result, _) => Ok(result?),
+    }
 }

@@ -29,6 +29,23 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     serin_api::duration::parse(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 1m)"))
 }
 
+/// Ctrl-C or SIGTERM: both end a run cleanly (traffic back to the primary, the load worker and
+/// the started processes stopped); a SIGTERM that killed serin outright would leave them behind.
+pub async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.interval.is_zero() {
         anyhow::bail!("--interval must be above 0 (e.g. 2s)");
@@ -47,9 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut reporter = Reporter::stdout();
-        let mut stop = Box::pin(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
+        let mut stop = Box::pin(interrupted());
         let (v2, v3) = demo::run(
             &opts,
             serin_local::default_decider(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serin_api::{Canary, MetricTemplate};
-use serin_local::load::LoadSpec;
+use serin_local::load::LoadCommand;
 use serin_local::progress::Reporter;
 use serin_local::run::{self, RouterKind, RunOptions, Target};
 
@@ -47,8 +47,9 @@ pub struct Args {
     /// metrics; without it serin starts its own Prometheus scraping the router when needed.
     #[arg(long, env = "SERIN_METRICS_SERVER")]
     metrics_server: Option<String>,
-    /// Load sent through the router during the analysis, in hey syntax: 'hey -q 10 -c 2'
-    /// (without a URL it targets the router).
+    /// Load sent through the router by serin's load engine, with hey's flags: 'hey -q 10 -c 2'
+    /// (no URL: the router; '/path': a path on the router). Without -n/-z it lasts until the
+    /// analysis ends; with them it ends as hey would.
     #[arg(long)]
     load: Option<String>,
     /// Path probed (HTTP GET, any status below 500) to decide that a backend is ready.
@@ -123,7 +124,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(c)) => Target::Command(c),
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let load = args.load.as_deref().map(LoadSpec::parse).transpose()?;
+    let load = args.load.as_deref().map(LoadCommand::parse).transpose()?;
+    let serin = std::env::current_exe()
+        .context("locating the serin binary, which runs --load's worker process")?;
     let opts = RunOptions {
         name: canary
             .metadata
@@ -147,15 +150,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         metrics_server: args.metrics_server,
         load,
+        serin,
         ready_path: args.ready_path,
         ready_timeout: args.ready_timeout,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut reporter = Reporter::stdout();
-        let mut stop = Box::pin(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
+        let mut stop = Box::pin(super::demo::interrupted());
         let finished = run::run(
             opts,
             serin_local::default_decider(),
