@@ -105,3 +105,17 @@ sleep 1
 echo
 echo '$ serin status -n shop web -w'
 cat "$DIR/status.txt"
+
+# A second release, aborted mid-analysis: `serin wait` reports the reason and exits 1.
+curl -sf -X PATCH -H 'Content-Type: application/merge-patch+json' \
+  "http://127.0.0.1:$API_PORT/apis/apps/v1/namespaces/shop/deployments/web" \
+  -d '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"ghcr.io/acme/web:1.2.0","ports":[{"containerPort":8080}]}]}}}}' > /dev/null
+until "$BIN/serin" status -n shop web | grep -q 'Progressing.* 20%'; do sleep 0.2; done
+echo
+echo '$ serin abort web -n shop'
+"$BIN/serin" abort web -n shop
+echo '$ serin wait web -n shop --for promoted --timeout 1m'
+code=0; "$BIN/serin" wait web -n shop --for promoted --timeout 1m 2>&1 || code=$?
+echo "exit $code"
+echo '$ serin promote web -n shop   # nothing runs any more: used up, with an event saying why'
+"$BIN/serin" promote web -n shop

@@ -272,6 +272,11 @@ async fn abort_rolls_back_the_running_analysis_and_a_late_promote_is_explained()
         })
         .await;
     assert_eq!(st.phase.map(|p| p.as_str()), Some("Failed"));
+    assert_eq!(
+        st.message.as_deref(),
+        Some(reason.as_str()),
+        "status still explains the failure"
+    );
     let ignored = format!(
         "Ignored serin.dev/promote={value} for prod/web: no analysis is running, the analysis of revision {} failed (serin retry starts a new one)",
         &revision("web:2")[..10]

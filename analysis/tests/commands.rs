@@ -227,8 +227,13 @@ fn promote_with_nothing_running_is_explained_and_used() {
     w.metrics
         .insert("error-rate".into(), Measurement::Value { value: 9.0 });
     w.until(Phase::Failed, 10);
+    let reason = w.status.message.clone();
     w.obs.commands.promote = Some(token("p1", Some("v2")));
     let a = w.tick();
+    assert_eq!(
+        w.status.message, reason,
+        "status still explains the failure"
+    );
     assert_eq!(
         events(&a),
         vec![

@@ -68,9 +68,13 @@ impl Engine<'_> {
         })
     }
 
+    /// An event only: `status.message` keeps explaining the last decision (a `serin wait` after
+    /// an ignored promote still reports why the run failed).
     fn ignore(&mut self, tag: &str, why: String) {
         let msg = format!("Ignored {tag} for {}: {why}", self.who());
+        let decision = self.out.last_message.take();
         self.event(EventType::Normal, ReasonCode::CommandIgnored, msg);
+        self.out.last_message = decision;
     }
 
     /// What is there when nothing can be promoted or aborted.
