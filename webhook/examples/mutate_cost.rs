@@ -1,6 +1,7 @@
 //! CPU cost of one `/mutate` review without the network: the router called in-process, and the
 //! decision alone (parse + hold), on a Deployment UPDATE review of the size kube-apiserver sends.
-//! `cargo run --release -p serin-webhook --example mutate_cost`
+//! `cargo run --release -p serin-webhook --example mutate_cost [REVIEW.json [N]]` (default: a
+//! built-in review; bench/webhook.sh writes the one it sends with `--review-out FILE`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,8 +10,6 @@ use axum::body::Body;
 use serde_json::json;
 use serin_webhook::{AppState, MemoryCanaryIndex};
 use tower::ServiceExt as _;
-
-const N: u32 = 20_000;
 
 fn review() -> Vec<u8> {
     let deployment = |image: &str| {
@@ -41,9 +40,16 @@ fn review() -> Vec<u8> {
 }
 
 fn main() {
-    let body = review();
+    let mut args = std::env::args().skip(1);
+    let body = match args.next() {
+        Some(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}")),
+        None => review(),
+    };
+    let n: u32 = args
+        .next()
+        .map_or(20_000, |n| n.parse().expect("N: a count of reviews"));
     let start = Instant::now();
-    for _ in 0..N {
+    for _ in 0..n {
         let review = serin_webhook::review::Review::<serde::de::IgnoredAny>::parse(&body).unwrap();
         let object = review.request.object.as_ref().unwrap();
         let verdict = serin_webhook::hold::hold(object, "prod", "web");
@@ -54,7 +60,7 @@ fn main() {
             &verdict,
         ));
     }
-    let decide = start.elapsed().as_secs_f64() * 1e6 / f64::from(N);
+    let decide = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -62,7 +68,7 @@ fn main() {
     let app = serin_webhook::router(AppState::new(Arc::new(MemoryCanaryIndex::new())));
     let start = Instant::now();
     runtime.block_on(async {
-        for _ in 0..N {
+        for _ in 0..n {
             let request = http::Request::post("/mutate")
                 .header("content-type", "application/json")
                 .body(Body::from(body.clone()))
@@ -72,8 +78,8 @@ fn main() {
             let _ = http_body_util::BodyExt::collect(response.into_body()).await;
         }
     });
-    let routed = start.elapsed().as_secs_f64() * 1e6 / f64::from(N);
-    println!("review: {} bytes, {N} reviews", body.len());
+    let routed = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    println!("review: {} bytes, {n} reviews", body.len());
     println!("parse + hold + response: {decide:8.1} us/review");
     println!("through the router:      {routed:8.1} us/review");
 }

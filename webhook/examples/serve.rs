@@ -1,0 +1,30 @@
+//! `/mutate` and `/validate` over TLS as `serin webhook --standalone` serves them, without the CLI
+//! around it: for profiling the server (perf, CPU time per review) while the workspace binary is
+//! being rebuilt. `cargo run --release -p serin-webhook --example serve -- CERT KEY PORT`
+
+use std::sync::Arc;
+
+use serin_webhook::{AppState, MemoryCanaryIndex, ReloadingCert};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [cert, key, port] = args.as_slice() else {
+        eprintln!("usage: serve CERT.pem KEY.pem PORT");
+        std::process::exit(2);
+    };
+    let port: u16 = port.parse().expect("PORT: a TCP port number");
+    let cert = ReloadingCert::from_files(cert.as_ref(), key.as_ref()).expect("certificate");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("listen");
+        let app = serin_webhook::router(AppState::new(Arc::new(MemoryCanaryIndex::new())));
+        serin_webhook::serve_tls(listener, cert.server_config().expect("tls"), app)
+            .await
+            .expect("serve");
+    });
+}
