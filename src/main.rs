@@ -42,15 +42,15 @@ enum Command {
     Status(cmd::status::Args),
     /// Wait until a Canary's current revision is promoted or failed (exit 0/1, for CI).
     Wait(cmd::wait::Args),
-    /// Ask the controller to promote the current revision now (annotation serin.dev/promote).
+    /// Skip the remaining analysis and promote the current revision now (serin.dev/promote).
     Promote(cmd::canary_ops::Args),
     /// Ask the controller to roll back now (annotation serin.dev/abort).
     Abort(cmd::canary_ops::Args),
     /// Start a new analysis of the current revision after a failure (serin.dev/retry).
     Retry(cmd::canary_ops::Args),
-    /// Open the Canary's manual gates (serin.dev/gate=approved).
+    /// Open the confirm-* gates of the current revision and lift a halt (serin.dev/gate).
     Approve(cmd::canary_ops::Args),
-    /// Close the Canary's manual gates (serin.dev/gate=halted).
+    /// Hold the analysis at its current step until `serin approve` (serin.dev/gate=halted).
     Halt(cmd::canary_ops::Args),
 }
 
