@@ -13,6 +13,7 @@ pub mod registry;
 pub mod selector;
 pub mod store;
 mod table;
+mod workloads;
 mod write;
 
 use axum::Router;
@@ -213,7 +214,7 @@ impl ApiServer {
         let had_status = obj.get("status").is_some();
         let stored = store.put(key.clone(), obj);
         if !had_status {
-            store.sync_deployment(&key);
+            store.sync_workload(&key);
         }
         Ok(store.get(&key).cloned().unwrap_or(stored))
     }

@@ -52,7 +52,7 @@ pub struct Store {
     pub registry: Registry,
     pub deployment_controller: bool,
     /// The pod template each Deployment last rolled out (what its "old ReplicaSet" runs).
-    rolled_out: HashMap<ObjKey, Value>,
+    pub(super) rolled_out: HashMap<ObjKey, Value>,
     uid_counter: u64,
     tx: broadcast::Sender<Arc<Change>>,
 }
@@ -334,13 +334,24 @@ impl Store {
         }
     }
 
+    /// The workload controller imitations (when on): Deployments here, DaemonSets and StatefulSets in
+    /// `workloads.rs`. Called after every write outside `/status`.
+    pub fn sync_workload(&mut self, key: &ObjKey) {
+        if !self.deployment_controller || key.0 != "apps" {
+            return;
+        }
+        match key.1.as_str() {
+            "deployments" => self.sync_deployment(key),
+            "daemonsets" => self.sync_daemonset(key),
+            "statefulsets" => self.sync_statefulset(key),
+            _ => {}
+        }
+    }
+
     /// The Deployment controller imitation. Not paused: the status says the spec is fully rolled out.
     /// Paused: no new ReplicaSet, so pods keep the last rolled-out template: `updatedReplicas` is 0 when the
     /// template differs from it; observedGeneration still follows.
-    pub fn sync_deployment(&mut self, key: &ObjKey) {
-        if !self.deployment_controller || key.0 != "apps" || key.1 != "deployments" {
-            return;
-        }
+    fn sync_deployment(&mut self, key: &ObjKey) {
         let Some(d) = self.get(key).cloned() else {
             return;
         };

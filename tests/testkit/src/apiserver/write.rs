@@ -420,7 +420,7 @@ pub fn commit(
     let code = if p.old.is_none() { 201 } else { 200 };
     let stored = store.put(p.key.clone(), new);
     if t.sub.as_deref() != Some("status") {
-        store.sync_deployment(&p.key);
+        store.sync_workload(&p.key);
     }
     Ok(Outcome::Done(code, stored))
 }
