@@ -32,6 +32,7 @@ pub const RULES: &[Rule<Canary>] = &[
     autoscaler_ref,
     crate::judge::canary_rule,
     crate::canary::outcome_policy_rule,
+    super::workload_kind::rule,
 ];
 
 /// Analysis intervals below this are honoured by serin but clamped to it by Flagger.
@@ -39,7 +40,7 @@ pub const FLAGGER_MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// Progress deadlines below this leave pods too little time to start.
 pub const MIN_PROGRESS_DEADLINE_SECONDS: i32 = 60;
 
-const TARGET_KINDS: [&str; 3] = ["Deployment", "DaemonSet", "Service"];
+const TARGET_KINDS: [&str; 4] = ["Deployment", "DaemonSet", "StatefulSet", "Service"];
 const KNATIVE_API_VERSION: &str = "serving.knative.dev/v1";
 const AUTOSCALER_KINDS: [&str; 2] = ["HorizontalPodAutoscaler", "ScaledObject"];
 const ALERT_SEVERITIES: [&str; 3] = ["info", "warn", "error"];
@@ -64,12 +65,12 @@ fn target_ref(canary: &Canary, out: &mut Vec<Diagnostic>) {
     match t.kind.as_deref() {
         None | Some("") => out.push(Diagnostic::error(
             "spec.targetRef.kind",
-            "missing: set the kind of the workload, one of Deployment, DaemonSet or Service",
+            "missing: set the kind of the workload, one of Deployment, DaemonSet, StatefulSet or Service",
         )),
         Some(kind) if !TARGET_KINDS.contains(&kind) => out.push(Diagnostic::error(
             "spec.targetRef.kind",
             format!(
-                "{kind:?} is not supported: use Deployment, DaemonSet or Service (a Knative \
+                "{kind:?} is not supported: use Deployment, DaemonSet, StatefulSet or Service (a Knative \
                  Service with apiVersion {KNATIVE_API_VERSION})"
             ),
         )),

@@ -15,6 +15,7 @@ pub mod metric_template;
 pub mod schema;
 pub mod stream;
 pub mod suggest;
+pub mod workload_kind;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
