@@ -1,13 +1,12 @@
-//! What every reconcile shares: the client, the Deployment store, settings, telemetry, events.
+//! What every reconcile shares: the client, the workload stores, settings, telemetry, events.
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Config;
+use crate::target::{Stores, Workload};
 use crate::telemetry::Telemetry;
 
 /// What the controller remembers of a Canary between ticks (lost on restart, which only makes
@@ -33,7 +32,7 @@ pub struct TickMemory {
 pub struct Context {
     pub client: Client,
     pub config: Config,
-    pub deployments: Store<Deployment>,
+    pub workloads: Stores,
     pub telemetry: Arc<Telemetry>,
     pub recorder: Recorder,
     pub memory: std::sync::Mutex<std::collections::HashMap<String, TickMemory>>,
@@ -43,7 +42,7 @@ impl Context {
     pub fn new(
         client: Client,
         config: Config,
-        deployments: Store<Deployment>,
+        workloads: Stores,
         telemetry: Arc<Telemetry>,
         reporter: Reporter,
     ) -> Self {
@@ -51,7 +50,7 @@ impl Context {
         Self {
             client,
             config,
-            deployments,
+            workloads,
             telemetry,
             recorder,
             memory: Default::default(),
@@ -78,9 +77,13 @@ impl Context {
         self.memory.lock().expect("memory lock").remove(key);
     }
 
-    /// A Deployment from the store (no API request).
-    pub fn cached_deployment(&self, namespace: &str, name: &str) -> Option<Arc<Deployment>> {
-        self.deployments
-            .get(&ObjectRef::new(name).within(namespace))
+    /// A workload from the store (no API request).
+    pub fn cached_workload(
+        &self,
+        kind: serin_api::hold::Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Workload> {
+        self.workloads.get(kind, namespace, name)
     }
 }

@@ -11,6 +11,7 @@ pub mod notify;
 pub mod reconcile;
 pub mod router;
 pub mod services;
+pub mod target;
 pub mod telemetry;
 pub mod workload;
 
@@ -18,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use serin_api::Canary;
@@ -84,24 +86,22 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let deployments: Api<Deployment> = match &config.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    // One watch per workload kind of the objects serin manages (targets it adopted and canary
+    // workloads both carry the label) feeds both the store the reconciler reads and the
+    // reconcile triggers.
+    let (deployments, deployment_stream) = watch_workloads::<Deployment>(&client, &config);
+    let (daemonsets, daemonset_stream) = watch_workloads::<DaemonSet>(&client, &config);
+    let (statefulsets, statefulset_stream) = watch_workloads::<StatefulSet>(&client, &config);
+    let stores = target::Stores {
+        deployments,
+        daemonsets,
+        statefulsets,
     };
-    // One watch of the Deployments serin manages (targets it adopted and canary workloads both
-    // carry the label) feeds both the store the reconciler reads and the reconcile triggers.
-    let (store, writer) = reflector::store::<Deployment>();
-    let deployment_stream = reflector(
-        writer,
-        watcher(deployments, watcher::Config::default().labels(CANARY_LABEL)),
-    )
-    .default_backoff()
-    .touched_objects();
 
     let ctx = Arc::new(Context::new(
         client.clone(),
         config.clone(),
-        store,
+        stores,
         telemetry,
         Reporter {
             controller: "serin".into(),
@@ -110,17 +110,9 @@ pub async fn run(
     ));
     Controller::new(canaries, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
-        .watches_stream(deployment_stream, |d: Deployment| {
-            let canary = d.labels().get(CANARY_LABEL).cloned();
-            let ns = d.namespace();
-            canary.into_iter().map(move |name| {
-                let r = ObjectRef::new(&name);
-                match &ns {
-                    Some(ns) => r.within(ns),
-                    None => r,
-                }
-            })
-        })
+        .watches_stream(deployment_stream, canary_of)
+        .watches_stream(daemonset_stream, canary_of)
+        .watches_stream(statefulset_stream, canary_of)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|res| async move {
@@ -130,6 +122,48 @@ pub async fn run(
         })
         .await;
     Ok(())
+}
+
+/// A reflector of the workloads of kind `K` labelled `serin.dev/canary`, and the stream of the
+/// objects it sees change.
+fn watch_workloads<K>(
+    client: &Client,
+    config: &Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (store, writer) = reflector::store::<K>();
+    let stream = reflector(
+        writer,
+        watcher(api, watcher::Config::default().labels(CANARY_LABEL)),
+    )
+    .default_backoff()
+    .touched_objects();
+    (store, stream)
+}
+
+/// The Canary a workload belongs to: the value of its `serin.dev/canary` label.
+fn canary_of<K: kube::Resource>(workload: K) -> Option<ObjectRef<Canary>> {
+    let name = workload.labels().get(CANARY_LABEL)?.clone();
+    let r = ObjectRef::new(&name);
+    Some(match workload.meta().namespace.clone() {
+        Some(ns) => r.within(&ns),
+        None => r,
+    })
 }
 
 /// Requeue delay after an error.

@@ -3,7 +3,6 @@
 //! `--msteams-url`) when the Canary has no alerts. Sending runs in the background: a slow or
 //! failing chat service never delays or fails an analysis step; failures are logged.
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, ResourceExt};
 use serin_analysis::{Reason, Severity};
 use serin_api::{AlertProvider, Canary};
@@ -16,23 +15,12 @@ use crate::checks::secret_data;
 pub fn alert(
     ctx: &Context,
     canary: &Canary,
-    target: &Deployment,
+    images: Vec<String>,
     revision: &str,
     severity: Severity,
     message: &str,
     reason: &Reason,
 ) -> Alert {
-    let images = target
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .map(|p| {
-            p.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default();
     Alert {
         name: canary.name_any(),
         namespace: canary.namespace().unwrap_or_default(),

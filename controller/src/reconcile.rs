@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Api, Resource, ResourceExt};
@@ -14,11 +13,13 @@ use serde_json::{Value, json};
 use serin_analysis::{
     Action, Answers, Conclusion, EventType, Input, Observed, Readiness, Routes, Severity, Tick,
 };
+use serin_api::hold::Kind;
 use serin_api::labels::{CANARY_LABEL, CANARY_SUFFIX, RETRY_ANNOTATION, STABLE_HASH_ANNOTATION};
 use serin_api::validate::{Severity as DiagSeverity, validate_document};
 use serin_api::{Canary, CanaryStatus, Phase};
 
 use crate::router::Router;
+use crate::target::{self, Workload};
 use crate::telemetry::{CanaryLabels, MetricLabels, ResultLabels, WeightLabels};
 use crate::{Context, ERROR_REQUEUE, Error, checks, services, workload};
 
@@ -75,17 +76,19 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         .kind
         .as_deref()
         .unwrap_or("Deployment");
-    if target_kind != "Deployment" {
+    let Some(kind) = Kind::from_name(target_kind) else {
         publish(
             &ctx,
             &canary,
             KubeEventType::Warning,
             "UnsupportedTarget",
-            &format!("targetRef.kind {target_kind} is not supported yet; use a Deployment"),
+            &format!(
+                "targetRef.kind {target_kind} is not supported yet; use a Deployment, DaemonSet or StatefulSet"
+            ),
         )
         .await;
         return Ok(Requeue::requeue(interval));
-    }
+    };
     let provider = canary
         .spec
         .provider
@@ -106,21 +109,33 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         }
     };
 
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
     let target_name = canary.spec.target_ref.name.clone();
     // Before adoption the target carries no label and is not in the store: one GET.
-    let target = match ctx.cached_deployment(&ns, &target_name) {
-        Some(d) => (*d).clone(),
-        None => match deployments.get_opt(&target_name).await? {
-            Some(d) => d,
+    let target = match ctx.cached_workload(kind, &ns, &target_name) {
+        Some(w) => w,
+        None => match target::get(&ctx.client, kind, &ns, &target_name).await? {
+            Some(w) => w,
             None => {
-                publish(&ctx, &canary, KubeEventType::Warning, "TargetNotFound",
-                    &format!("deployment {ns}/{target_name} not found: create it or fix spec.targetRef.name")).await;
+                publish(
+                    &ctx,
+                    &canary,
+                    KubeEventType::Warning,
+                    "TargetNotFound",
+                    &format!(
+                        "{} {ns}/{target_name} not found: create it or fix spec.targetRef.name",
+                        kind.lower()
+                    ),
+                )
+                .await;
                 return Ok(Requeue::requeue(interval));
             }
         },
     };
-    let label = match workload::selector_label(&target, &ctx.config.selector_labels) {
+    let label = match workload::selector_label(
+        &target.match_labels(),
+        &target_name,
+        &ctx.config.selector_labels,
+    ) {
         Ok(l) => l,
         Err(message) => {
             publish(
@@ -128,15 +143,15 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
                 &canary,
                 KubeEventType::Warning,
                 "NoSelectorLabel",
-                &format!("deployment {ns}/{target_name}: {message}"),
+                &format!("{} {ns}/{target_name}: {message}", kind.lower()),
             )
             .await;
             return Ok(Requeue::requeue(interval));
         }
     };
 
-    let revision = workload::template_hash(&target);
-    hold_without_webhook(&deployments, &target, &revision).await?;
+    let revision = target.template_hash();
+    hold_without_webhook(&ctx, &target).await?;
 
     // Watch events (our own writes included) wake the reconciler at any time; the analysis
     // advances once per interval unless the spec, the revision or a retry request changed.
@@ -156,17 +171,18 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     }
 
     let status = canary.status.clone().unwrap_or_default();
-    let canary_workload = ctx.cached_deployment(&ns, &format!("{target_name}{CANARY_SUFFIX}"));
+    let canary_workload = ctx.cached_workload(kind, &ns, &format!("{target_name}{CANARY_SUFFIX}"));
     let observed = Observed {
         now_ms: now_ms(),
         revision: revision.clone(),
-        primary: workload::readiness(&target, canary.spec.primary_ready_threshold()),
+        primary: target.readiness(canary.spec.primary_ready_threshold()),
         canary: match &canary_workload {
-            Some(d) if d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0 => {
-                workload::readiness(d, canary.spec.canary_ready_threshold())
-            }
+            Some(w) if w.is_scaled_up() => w.readiness(canary.spec.canary_ready_threshold()),
             _ => Readiness::NotReady {
-                reason: format!("deployment {target_name}{CANARY_SUFFIX} is not scaled up yet"),
+                reason: format!(
+                    "{} {target_name}{CANARY_SUFFIX} is not scaled up yet",
+                    kind.lower()
+                ),
             },
         },
         routes: match (status.phase, memory.routes) {
@@ -255,24 +271,13 @@ fn now_ms() -> i64 {
 }
 
 /// Without the admission webhook a new template rolls out before anyone can hold it; the
-/// controller pauses it as soon as it sees it (racy: the webhook is the real hold).
-async fn hold_without_webhook(
-    api: &Api<Deployment>,
-    target: &Deployment,
-    revision: &str,
-) -> Result<(), Error> {
-    let stable = target.annotations().get(STABLE_HASH_ANNOTATION);
-    if target.labels().contains_key(CANARY_LABEL)
-        && stable.is_some_and(|s| s != revision)
-        && !workload::is_paused(target)
-    {
-        tracing::warn!(deployment = %target.name_any(), "new revision not held by the admission webhook; pausing it");
-        api.patch(
-            &target.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"paused": true}})),
-        )
-        .await?;
+/// controller holds it as soon as it sees it (racy: the webhook is the real hold), with the
+/// decision the webhook would have made.
+async fn hold_without_webhook(ctx: &Context, target: &Workload) -> Result<(), Error> {
+    if let Some(patch) = target.fallback_hold() {
+        tracing::warn!(workload = %target.who(), "new revision not held by the admission webhook; holding it");
+        let ns = target.meta().namespace.clone().unwrap_or_default();
+        target::patch(&ctx.client, target.kind(), &ns, &target.name(), &patch).await?;
     }
     Ok(())
 }
@@ -281,7 +286,7 @@ async fn hold_without_webhook(
 async fn carry_out(
     ctx: &Context,
     canary: &Canary,
-    target: &Deployment,
+    target: &Workload,
     label: &(String, String),
     router: Router,
     status: &CanaryStatus,
@@ -289,8 +294,8 @@ async fn carry_out(
     action: &Action,
 ) -> Result<Option<Routes>, Error> {
     let ns = canary.namespace().unwrap_or_default();
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let target_name = target.name_any();
+    let kind = target.kind();
+    let target_name = target.name();
     let canary_name = format!("{target_name}{CANARY_SUFFIX}");
     match action {
         Action::Initialize { stable_revision } => {
@@ -298,11 +303,9 @@ async fn carry_out(
                 "labels": {CANARY_LABEL: canary.name_any()},
                 "annotations": {STABLE_HASH_ANNOTATION: stable_revision},
             }});
-            deployments
-                .patch(&target_name, &PatchParams::default(), &Patch::Merge(patch))
-                .await?;
+            target::patch(&ctx.client, kind, &ns, &target_name, &patch).await?;
             let svcs: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-            services::ensure(&svcs, canary, target, label).await?;
+            services::ensure(&svcs, canary, &target.match_labels(), label).await?;
             let initial = Routes {
                 primary: 100,
                 canary: 0,
@@ -325,43 +328,18 @@ async fn carry_out(
                     "target changed since the engine decided; the next tick restarts"
                 );
             }
-            let desired = workload::canary_deployment(canary, target, label);
-            match deployments.get_opt(&canary_name).await? {
-                None => {
-                    deployments.create(&PostParams::default(), &desired).await?;
-                }
-                Some(mut existing) => {
-                    existing.spec = desired.spec;
-                    existing.metadata.labels = desired.metadata.labels;
-                    existing.metadata.owner_references = desired.metadata.owner_references;
-                    deployments
-                        .replace(&canary_name, &PostParams::default(), &existing)
-                        .await?;
-                }
-            }
+            target::upsert(&ctx.client, &ns, &target.canary(canary, label)).await?;
         }
         Action::ScaleDownCanary { .. } => {
-            if deployments.get_opt(&canary_name).await?.is_some() {
-                deployments
-                    .patch(
-                        &canary_name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"spec": {"replicas": 0}})),
-                    )
-                    .await?;
-            }
+            target::scale_down(&ctx.client, kind, &ns, &canary_name).await?;
         }
         Action::Promote {
             revision: promoted, ..
         } => {
-            // One write: the webhook lets it through because template and stable hash agree.
-            let patch = json!({
-                "metadata": {"annotations": {STABLE_HASH_ANNOTATION: promoted}},
-                "spec": {"paused": false},
-            });
-            deployments
-                .patch(&target_name, &PatchParams::default(), &Patch::Merge(patch))
-                .await?;
+            // One write: the stable hash moves and the hold comes off (unpaused, or the user's
+            // update strategy back); the webhook agrees, as template and stable hash agree.
+            let patch = target.promotion_patch(promoted);
+            target::patch(&ctx.client, kind, &ns, &target_name, &patch).await?;
         }
         Action::RecordEvent {
             type_,
@@ -387,8 +365,15 @@ async fn carry_out(
                 Severity::Info => "info",
             };
             tracing::info!(canary = %canary.name_any(), namespace = %ns, severity = level, providers = ?alerts, cluster = %ctx.config.cluster_name, "alert: {message}");
-            let alert =
-                crate::notify::alert(ctx, canary, target, revision, *severity, message, reason);
+            let alert = crate::notify::alert(
+                ctx,
+                canary,
+                target.images(),
+                revision,
+                *severity,
+                message,
+                reason,
+            );
             crate::notify::send(ctx, canary, alerts, alert).await;
         }
         Action::CallWebhook {

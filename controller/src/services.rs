@@ -1,10 +1,10 @@
 //! The Services of the object model: `<svc>-primary` (the target's selector), `<svc>-canary`
 //! (the same selector with the selector label's value `<value>-canary`) and the apex `<svc>`,
-//! created only when absent so a Service the user already has keeps serving untouched.
+//! created only when absent so a Service the user already has keeps serving untouched. The
+//! selector is the target workload's, whatever its kind.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -19,15 +19,11 @@ use crate::workload::owner_reference;
 pub async fn ensure(
     api: &Api<Service>,
     canary: &Canary,
-    target: &Deployment,
+    match_labels: &BTreeMap<String, String>,
     label: &(String, String),
 ) -> Result<(), kube::Error> {
     let svc = canary.spec.service_name().to_string();
-    let selector = target
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.clone())
-        .unwrap_or_default();
+    let selector = match_labels.clone();
     let mut canary_selector = selector.clone();
     canary_selector.insert(label.0.clone(), format!("{}{CANARY_SUFFIX}", label.1));
 

@@ -1,9 +1,14 @@
 //! The target Deployment (stable, `web`) and the canary Deployment (`web-canary`): readiness,
-//! the selector label, and building the canary from the held template.
+//! the selector label, and building the canary from the held template. DaemonSets and
+//! StatefulSets have their own modules; [`crate::target`] puts the three kinds behind one type.
+
+pub mod daemonset;
+pub mod statefulset;
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 use serin_analysis::Readiness;
@@ -13,25 +18,57 @@ use serin_api::labels::{CANARY_LABEL, CANARY_SUFFIX};
 /// The label whose value tells stable pods (`web`) from canary pods (`web-canary`): the first of
 /// `candidates` in the target's `spec.selector.matchLabels`.
 pub fn selector_label(
-    target: &Deployment,
+    match_labels: &BTreeMap<String, String>,
+    target_name: &str,
     candidates: &[String],
 ) -> Result<(String, String), String> {
-    let labels = target
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .cloned()
-        .unwrap_or_default();
     candidates
         .iter()
-        .find_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+        .find_map(|k| match_labels.get(k).map(|v| (k.clone(), v.clone())))
         .ok_or_else(|| {
             format!(
-                "spec.selector.matchLabels has none of the selector labels {:?}: add one (e.g. app: {}) or set --selector-labels",
-                candidates,
-                target.name_any()
+                "spec.selector.matchLabels has none of the selector labels {candidates:?}: add one (e.g. app: {target_name}) or set --selector-labels"
             )
         })
+}
+
+/// The canary's pod template: `template` with the selector label's value `<value>-canary`.
+pub fn canary_template(template: &PodTemplateSpec, label: &(String, String)) -> PodTemplateSpec {
+    let mut template = template.clone();
+    let meta = template.metadata.get_or_insert_with(Default::default);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(label.0.clone(), format!("{}{CANARY_SUFFIX}", label.1));
+    template
+}
+
+/// The canary's selector: the target's match labels with the selector label's value rewritten.
+pub fn canary_selector(
+    match_labels: Option<&BTreeMap<String, String>>,
+    label: &(String, String),
+) -> LabelSelector {
+    let mut selector = match_labels.cloned().unwrap_or_default();
+    selector.insert(label.0.clone(), format!("{}{CANARY_SUFFIX}", label.1));
+    LabelSelector {
+        match_labels: Some(selector),
+        match_expressions: None,
+    }
+}
+
+/// The canary workload's metadata: `<target>-canary`, labelled with and owned by the Canary.
+pub fn canary_meta(canary: &Canary, target: &ObjectMeta) -> ObjectMeta {
+    let mut labels = BTreeMap::new();
+    labels.insert(CANARY_LABEL.to_string(), canary.name_any());
+    ObjectMeta {
+        name: Some(format!(
+            "{}{CANARY_SUFFIX}",
+            target.name.as_deref().unwrap_or_default()
+        )),
+        namespace: target.namespace.clone(),
+        labels: Some(labels),
+        owner_references: owner_reference(canary).map(|o| vec![o]),
+        ..Default::default()
+    }
 }
 
 /// Hash of the Deployment's pod template (the hold model's revision).
@@ -121,34 +158,13 @@ pub fn canary_deployment(
     target: &Deployment,
     label: &(String, String),
 ) -> Deployment {
-    let name = format!("{}{CANARY_SUFFIX}", target.name_any());
-    let canary_value = format!("{}{CANARY_SUFFIX}", label.1);
     let spec = target.spec.clone().unwrap_or_default();
-    let mut template = spec.template.clone();
-    let meta = template.metadata.get_or_insert_with(Default::default);
-    meta.labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert(label.0.clone(), canary_value.clone());
-    let mut selector: BTreeMap<String, String> =
-        spec.selector.match_labels.clone().unwrap_or_default();
-    selector.insert(label.0.clone(), canary_value);
-    let mut labels = BTreeMap::new();
-    labels.insert(CANARY_LABEL.to_string(), canary.name_any());
     Deployment {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: target.namespace(),
-            labels: Some(labels),
-            owner_references: owner_reference(canary).map(|o| vec![o]),
-            ..Default::default()
-        },
+        metadata: canary_meta(canary, &target.metadata),
         spec: Some(DeploymentSpec {
             replicas: Some(spec.replicas.unwrap_or(1).max(1)),
-            selector: LabelSelector {
-                match_labels: Some(selector),
-                match_expressions: None,
-            },
-            template,
+            selector: canary_selector(spec.selector.match_labels.as_ref(), label),
+            template: canary_template(&spec.template, label),
             strategy: spec.strategy.clone(),
             min_ready_seconds: spec.min_ready_seconds,
             progress_deadline_seconds: spec.progress_deadline_seconds,
@@ -157,6 +173,11 @@ pub fn canary_deployment(
         }),
         status: None,
     }
+}
+
+/// `threshold_percent`% of `total`, rounded up.
+pub(crate) fn needed(total: i32, threshold_percent: u32) -> i32 {
+    (total.max(0) as u64 * threshold_percent as u64).div_ceil(100) as i32
 }
 
 /// An owner reference to the Canary (controller: true), so its children go with it.
@@ -188,11 +209,12 @@ mod tests {
     #[test]
     fn selector_label_is_first_candidate_present() {
         let c = vec!["name".to_string(), "app".to_string()];
+        let labels = web().spec.unwrap().selector.match_labels.unwrap();
         assert_eq!(
-            selector_label(&web(), &c).unwrap(),
+            selector_label(&labels, "web", &c).unwrap(),
             ("app".into(), "web".into())
         );
-        let err = selector_label(&web(), &["x".to_string()]).unwrap_err();
+        let err = selector_label(&labels, "web", &["x".to_string()]).unwrap_err();
         assert!(err.contains("--selector-labels"), "{err}");
     }
 
