@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 use serin_analysis::{Answer, Measurement, Request};
 use serin_api::canary::CanaryMetric;
+use serin_api::common::CrossNamespaceObjectReference;
 use serin_api::template::TemplateVars;
 use serin_api::{Canary, CanaryStatus, MetricTemplate};
 use serin_providers::QueryError;
@@ -15,6 +16,8 @@ use serin_providers::prometheus::Prometheus;
 use serin_providers::webhook::{self, WebhookCall, WebhookPayload};
 
 use crate::Context;
+
+pub mod judging;
 
 /// Answers one request of the engine.
 pub async fn answer(
@@ -89,8 +92,12 @@ fn interval_text(metric: &CanaryMetric) -> String {
         .unwrap_or_else(|| "1m".into())
 }
 
-/// Runs one metric query: a MetricTemplate, an inline query, or a builtin.
+/// Runs one metric query: a MetricTemplate, an inline query, or a builtin. A metric with a
+/// `judge` is measured as counts per side instead ([`judging`]).
 pub async fn measure(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Measurement {
+    if metric.judge.is_some() {
+        return judging::measure(ctx, canary, metric).await;
+    }
     match query(ctx, canary, metric).await {
         Ok(value) => Measurement::Value { value },
         Err(QueryError::NoData(message)) => Measurement::NoData { message },
@@ -98,48 +105,65 @@ pub async fn measure(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> M
     }
 }
 
-async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<f64, QueryError> {
-    let ns = canary.namespace().unwrap_or_default();
-    let vars = TemplateVars::for_canary(
+/// The template variables of `metric` for `canary`.
+pub(crate) fn vars(canary: &Canary, metric: &CanaryMetric) -> TemplateVars {
+    TemplateVars::for_canary(
         &canary.spec,
         &canary.name_any(),
-        &ns,
+        &canary.namespace().unwrap_or_default(),
         &interval_text(metric),
         metric.template_variables.clone().unwrap_or_default(),
-    );
-    let default_server = canary
+    )
+}
+
+/// The metrics server of the Canary (`spec.metricsServer`) or of the controller.
+pub(crate) fn default_server(ctx: &Context, canary: &Canary) -> String {
+    canary
         .spec
         .metrics_server
         .clone()
-        .unwrap_or_else(|| ctx.config.metrics_server.clone());
+        .unwrap_or_else(|| ctx.config.metrics_server.clone())
+}
+
+/// The MetricTemplate a metric refers to, with its provider (credentials read from its Secret).
+pub(crate) async fn template_provider(
+    ctx: &Context,
+    canary: &Canary,
+    r: &CrossNamespaceObjectReference,
+) -> Result<(MetricTemplate, MetricProvider), QueryError> {
+    let ns = canary.namespace().unwrap_or_default();
+    let tns = r.namespace.clone().unwrap_or_else(|| ns.clone());
+    let api: Api<MetricTemplate> = Api::namespaced(ctx.client.clone(), &tns);
+    let template = api
+        .get_opt(&r.name)
+        .await
+        .map_err(|e| QueryError::Error(format!("reading MetricTemplate {tns}/{}: {e}", r.name)))?
+        .ok_or_else(|| {
+            QueryError::Error(format!(
+                "MetricTemplate {tns}/{} not found: create it or fix templateRef.name",
+                r.name
+            ))
+        })?;
+    let p = &template.spec.provider;
+    let data = match &p.secret_ref {
+        Some(s) => secret_data(ctx, &tns, &s.name, &format!("MetricTemplate {}", r.name))
+            .await
+            .map_err(QueryError::Error)?,
+        None => BTreeMap::new(),
+    };
+    let provider = MetricProvider::new(p, &data, &default_server(ctx, canary))
+        .map_err(|e| QueryError::Error(format!("MetricTemplate {tns}/{}: {e}", r.name)))?;
+    Ok((template, provider))
+}
+
+async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<f64, QueryError> {
+    let vars = vars(canary, metric);
     let render = |q: &str| {
         serin_api::template::render(q, &vars)
             .map_err(|e| QueryError::Error(format!("metric {}: {e}", metric.name)))
     };
     if let Some(r) = &metric.template_ref {
-        let tns = r.namespace.clone().unwrap_or_else(|| ns.clone());
-        let api: Api<MetricTemplate> = Api::namespaced(ctx.client.clone(), &tns);
-        let template = api
-            .get_opt(&r.name)
-            .await
-            .map_err(|e| {
-                QueryError::Error(format!("reading MetricTemplate {tns}/{}: {e}", r.name))
-            })?
-            .ok_or_else(|| {
-                QueryError::Error(format!(
-                    "MetricTemplate {tns}/{} not found: create it or fix templateRef.name",
-                    r.name
-                ))
-            })?;
-        let p = &template.spec.provider;
-        let data = match &p.secret_ref {
-            Some(s) => secret_data(ctx, &tns, &s.name, &format!("MetricTemplate {}", r.name))
-                .await
-                .map_err(QueryError::Error)?,
-            None => BTreeMap::new(),
-        };
-        let provider = MetricProvider::new(p, &data, &default_server)
-            .map_err(|e| QueryError::Error(format!("MetricTemplate {tns}/{}: {e}", r.name)))?;
+        let (template, provider) = template_provider(ctx, canary, r).await?;
         return provider
             .query(&render(&template.spec.query)?, metric.interval())
             .await;
@@ -159,7 +183,8 @@ async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<
             metric.name
         )));
     };
-    let prom = Prometheus::new(&default_server).map_err(|e| QueryError::Error(e.to_string()))?;
+    let prom = Prometheus::new(&default_server(ctx, canary))
+        .map_err(|e| QueryError::Error(e.to_string()))?;
     prom.query(&q).await
 }
 
