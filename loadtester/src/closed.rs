@@ -2,6 +2,12 @@
 //! its share of `-n`, stopping at `-z`. Runs only inside a worker process (goose's killswitch and
 //! ctrl-c handler are process-global), which ends the goose attack with the killswitch once every
 //! user has finished its share.
+//!
+//! When every request of the attack can go over [`crate::wire`] (HTTP/1.1 keep-alive), each goose
+//! user runs its whole share as one transaction on the per-core [`Engine`]: goose launches the
+//! users and bounds the run, the requests themselves run without goose's per-request scheduling
+//! (a transaction call, its metrics channel and a task hop cost more CPU than the request itself).
+//! Otherwise goose steps each request through reqwest.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,10 +16,11 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 
-use crate::fast::{Conn, FastRequest, send_fast};
+use crate::engine::Engine;
 use crate::request::{Prepared, error_kind};
 use crate::spec::{AttackSpec, Stop};
 use crate::summary::{Outcome, Recorder};
+use crate::wire::{Conn, WireRequest};
 
 /// One goose user's pacing and figures; each user only ever locks its own.
 struct UserState {
@@ -23,7 +30,6 @@ struct UserState {
     tick: u64,
     client_set: bool,
     done: bool,
-    conn: Option<Conn>,
     last_end: Option<Instant>,
 }
 
@@ -31,7 +37,11 @@ pub(crate) struct Closed {
     spec: AttackSpec,
     client: reqwest::Client,
     prepared: Vec<Prepared>,
-    fast: Vec<Option<FastRequest>>,
+    /// Every request over `wire`, or `None` when one of them needs reqwest.
+    wire: Option<Vec<WireRequest>>,
+    /// Weighted round robin over the requests for the wire path (goose weighs the stepped path).
+    order: Vec<usize>,
+    engine: Option<Engine>,
     users: Vec<Mutex<UserState>>,
     start: OnceLock<Instant>,
     finished: AtomicU32,
@@ -47,7 +57,7 @@ impl Closed {
         spec: &AttackSpec,
         client: reqwest::Client,
         prepared: Vec<Prepared>,
-    ) -> Arc<Self> {
+    ) -> std::io::Result<Arc<Self>> {
         let c = u64::from(spec.concurrency);
         let users = (0..c)
             .map(|i| {
@@ -64,25 +74,39 @@ impl Closed {
                     tick: 0,
                     client_set: false,
                     done: false,
-                    conn: None,
                     last_end: None,
                 })
             })
             .collect();
-        let fast = spec
+        let wire = spec
             .requests
             .iter()
-            .map(|r| FastRequest::new(spec, r))
+            .map(|r| WireRequest::new(spec, r))
+            .collect::<Option<Vec<_>>>();
+        let order = spec
+            .requests
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| std::iter::repeat_n(i, r.weight.max(1) as usize))
             .collect();
-        Arc::new(Closed {
+        let engine = match wire {
+            Some(_) => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                Some(Engine::start(cores.min(c as usize))?)
+            }
+            None => None,
+        };
+        Ok(Arc::new(Closed {
             spec: spec.clone(),
             client,
             prepared,
-            fast,
+            wire,
+            order,
+            engine,
             users,
             start: OnceLock::new(),
             finished: AtomicU32::new(0),
-        })
+        }))
     }
 
     /// Merged figures of all users so far.
@@ -129,6 +153,126 @@ impl Closed {
         Plan::Go(at)
     }
 
+    /// Marks the user done; the last one ends the goose attack.
+    fn finish(&self, state: &mut UserState) {
+        if !state.done {
+            state.done = true;
+            if self.finished.fetch_add(1, Ordering::SeqCst) + 1 == self.spec.concurrency {
+                goose::trigger_killswitch("every worker finished its requests");
+            }
+        }
+    }
+
+    /// The goose transaction of the wire path: the user's whole share on the engine.
+    async fn run_user(self: Arc<Self>, user: &mut GooseUser) -> TransactionResult {
+        let index = user.weighted_users_index % self.users.len();
+        let engine = self.engine.as_ref().expect("the wire path has an engine");
+        if !lock(&self.users[index]).done {
+            let me = self.clone();
+            let _ = engine.spawn(index, me.user_loop(index)).await;
+            // Also when the loop panicked, so the attack still ends.
+            self.finish(&mut lock(&self.users[index]));
+        }
+        // Idle until goose stops this user; the killswitch follows shortly.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok(())
+    }
+
+    async fn user_loop(self: Arc<Self>, index: usize) {
+        let start = *self.start.get_or_init(Instant::now);
+        let slot = &self.users[index];
+        let wire = self.wire.as_ref().expect("the wire path has its requests");
+        let mut conn = None;
+        // One timer per connection, moved forward per request: cheaper than a timeout each time.
+        let mut deadline = self
+            .spec
+            .timeout
+            .map(|_| Box::pin(tokio::time::sleep(Duration::from_secs(3600))));
+        let mut next = index;
+        loop {
+            let at = {
+                let mut state = lock(slot);
+                match self.plan(&mut state, start) {
+                    Plan::Go(at) => at,
+                    Plan::Done => {
+                        self.finish(&mut state);
+                        return;
+                    }
+                }
+            };
+            if let Some(at) = at {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            let which = self.order[next % self.order.len()];
+            next += 1;
+            let sent_at = Instant::now();
+            let outcome = self
+                .send_wire(
+                    &mut conn,
+                    &wire[which],
+                    &self.prepared[which],
+                    &mut deadline,
+                )
+                .await;
+            let elapsed = sent_at.elapsed();
+            let mut state = lock(slot);
+            state.recorder.record(elapsed, outcome);
+            state.last_end = Some(sent_at + elapsed);
+        }
+    }
+
+    /// Sends `r` on the user's connection (opened on demand, dropped after an error or a close),
+    /// following a redirect with reqwest unless `-disable-redirects`.
+    async fn send_wire(
+        &self,
+        conn: &mut Option<Conn<tokio::net::TcpStream>>,
+        r: &WireRequest,
+        prepared: &Prepared,
+        deadline: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    ) -> Outcome {
+        let result = {
+            let attempt = async {
+                let c = match conn {
+                    Some(c) => c,
+                    None => conn.insert(Conn::new(connect(r).await?)),
+                };
+                c.exchange(r).await.map_err(|e| e.to_string())
+            };
+            match (deadline.as_mut(), self.spec.timeout) {
+                (Some(sleep), Some(t)) => {
+                    sleep.as_mut().reset((Instant::now() + t).into());
+                    tokio::select! {
+                        biased;
+                        result = attempt => result,
+                        _ = sleep.as_mut() => Err(format!("timeout: no response within {}s", t.as_secs())),
+                    }
+                }
+                _ => attempt.await,
+            }
+        };
+        match result {
+            Ok(reply) => {
+                if !reply.reusable {
+                    *conn = None;
+                }
+                match reply.location {
+                    Some(location) if !self.spec.disable_redirects => {
+                        let Ok(next) = r.base.join(&location) else {
+                            return prepared.outcome(reply.status);
+                        };
+                        let rb = self.client.request(reqwest::Method::GET, next.as_str());
+                        crate::request::send(rb, prepared, Instant::now()).await.1
+                    }
+                    _ => prepared.outcome(reply.status),
+                }
+            }
+            Err(e) => {
+                *conn = None;
+                Outcome::Error(e)
+            }
+        }
+    }
+
     async fn step(&self, user: &mut GooseUser, which: usize) -> TransactionResult {
         let start = *self.start.get_or_init(Instant::now);
         let slot = &self.users[user.weighted_users_index % self.users.len()];
@@ -140,11 +284,8 @@ impl Closed {
                 state.client_set = true;
             }
             let plan = self.plan(&mut state, start);
-            if matches!(plan, Plan::Done) && !state.done {
-                state.done = true;
-                if self.finished.fetch_add(1, Ordering::SeqCst) + 1 == self.spec.concurrency {
-                    goose::trigger_killswitch("every worker finished its requests");
-                }
+            if matches!(plan, Plan::Done) {
+                self.finish(&mut state);
             }
             plan
         };
@@ -160,17 +301,6 @@ impl Closed {
             tokio::time::sleep_until(at.into()).await;
         }
         let prepared = &self.prepared[which];
-        if let Some(fast) = &self.fast[which] {
-            let mut conn = lock(slot).conn.take();
-            let sent_at = Instant::now();
-            let outcome = send_fast(&mut conn, fast, prepared, &self.client, &self.spec).await;
-            let elapsed = sent_at.elapsed();
-            let mut state = lock(slot);
-            state.conn = conn;
-            state.recorder.record(elapsed, outcome);
-            state.last_end = Some(sent_at + elapsed);
-            return Ok(());
-        }
         let rb = prepared.builder(&self.client, !self.spec.disable_keepalive);
         let sent_at = Instant::now();
         let outcome = match user
@@ -197,6 +327,15 @@ impl Closed {
     }
 }
 
+async fn connect(r: &WireRequest) -> Result<tokio::net::TcpStream, String> {
+    let stream = tokio::net::TcpStream::connect((r.host.as_str(), r.port))
+        .await
+        .map_err(|e| format!("connection error: {e}"))?;
+    // Requests are written whole; Nagle would only hold the next one back.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -205,7 +344,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) async fn run(closed: Arc<Closed>) -> Result<(), GooseError> {
     let spec = &closed.spec;
     let mut scenario = scenario!("serin-loadtest");
-    for (i, r) in spec.requests.iter().enumerate() {
+    if closed.wire.is_some() {
+        let me = closed.clone();
+        let tx: TransactionFunction = Arc::new(move |user| Box::pin(me.clone().run_user(user)));
+        scenario = scenario.register_transaction(Transaction::new(tx).set_name("user"));
+    }
+    for (i, r) in spec
+        .requests
+        .iter()
+        .enumerate()
+        .filter(|_| closed.wire.is_none())
+    {
         let me = closed.clone();
         let tx: TransactionFunction = Arc::new(move |user| {
             let me = me.clone();
@@ -239,6 +388,10 @@ pub(crate) async fn run(closed: Arc<Closed>) -> Result<(), GooseError> {
         let run_time = (z.as_secs() + 1 + slack) as usize;
         attack = attack.set_default(GooseDefault::RunTime, run_time)?;
     }
-    attack.execute().await?;
+    let result = attack.execute().await;
+    if let Some(engine) = &closed.engine {
+        engine.shutdown();
+    }
+    result?;
     Ok(())
 }

@@ -7,12 +7,13 @@
 
 mod child;
 mod closed;
-mod fast;
+mod engine;
 mod open;
 pub mod request;
 pub mod service;
 pub mod spec;
 pub mod summary;
+mod wire;
 pub mod worker;
 
 pub use child::{AttackError, WORKER_SUBCOMMAND, run_attack};

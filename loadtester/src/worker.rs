@@ -89,7 +89,7 @@ pub fn run_in_this_process(
                 snapshot: rec.snapshot(),
             })
         } else {
-            let closed = Closed::new(spec, client, prepared);
+            let closed = Closed::new(spec, client, prepared).map_err(EngineError::Runtime)?;
             let ticker = {
                 let (closed, progress) = (closed.clone(), progress.clone());
                 tokio::spawn(async move {
