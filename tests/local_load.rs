@@ -213,3 +213,31 @@ fn bad_load_input_exits_2_naming_load_and_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hey -q 50 -c 2"), "the fix is shown: {err}");
 }
+
+#[test]
+fn sigterm_ends_the_run_and_its_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long interval: the run is still analysing when it is terminated.
+    let canary = canary_file(dir.path(), "1m", 2, 20, 60);
+    let run = Watched::start(&run_args(&canary, "embedded", 0.0, "hey -q 20 -c 1"));
+    let mut worker = None;
+    let (code, lines) = run.wait(Duration::from_secs(60), |pid| {
+        if worker.is_none()
+            && let Some(w) = workers_of(pid).first()
+        {
+            worker = Some(*w);
+            let sent = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
+    });
+    let worker = worker.expect("no loadtest-worker seen");
+    assert_eq!(code, 2, "{lines:?}");
+    assert!(
+        !is_worker(worker),
+        "loadtest-worker {worker} outlived serin"
+    );
+    assert_eq!(of(&lines, "load")[0]["end"], "stopped", "{lines:?}");
+}
