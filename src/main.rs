@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+// glibc's malloc cost the admission webhook a quarter of its CPU per review (a review's JSON is
+// many small allocations freed on another worker thread); mimalloc measured 108-138 -> 86-88 us.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "serin", version, about = "Progressive delivery for Kubernetes: canary analysis with automatic promotion or rollback", long_about = None)]
 struct Cli {

@@ -11,6 +11,10 @@ use serde_json::json;
 use serin_webhook::{AppState, MemoryCanaryIndex};
 use tower::ServiceExt as _;
 
+// The allocator the `serin` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn review() -> Vec<u8> {
     let deployment = |image: &str| {
         json!({"apiVersion": "apps/v1", "kind": "Deployment",

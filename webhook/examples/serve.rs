@@ -6,6 +6,10 @@ use std::sync::Arc;
 
 use serin_webhook::{AppState, MemoryCanaryIndex, ReloadingCert};
 
+// The allocator the `serin` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [cert, key, port] = args.as_slice() else {
