@@ -323,6 +323,74 @@ async fn promote_skips_the_remaining_steps() {
     assert_eq!(c.route().await, (100, 0));
 }
 
+/// How many times the controller recorded the event with this note (kube's event series).
+fn times(server: &ApiServer, note: &str) -> u64 {
+    server
+        .objects("events.k8s.io/v1", "Event")
+        .iter()
+        .filter(|e| e["note"].as_str() == Some(note))
+        .map(|e| {
+            e.pointer("/series/count")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_holds_the_weight_until_approved() {
+    let (slack, _) = endpoint(StatusCode::OK).await;
+    let c = cluster(
+        json!({"interval": "1s", "threshold": 2, "maxWeight": 50, "stepWeight": 10}),
+        &slack,
+    )
+    .await;
+    c.wait("Initialized", |s| {
+        s.phase.map(|p| p.as_str()) == Some("Initialized")
+    })
+    .await;
+    c.release("web:2").await;
+    c.wait("weight 10", |s| s.canary_weight >= 10).await;
+    let out = c.serin(&["halt", "web"]).await;
+    assert!(out.contains("serin.dev/gate=halted"), "{out}");
+    // The first halted tick tells the weight it holds; three ticks later it still holds it.
+    let (weight, note) = wait_note(&c, "Halt prod/web advancement: serin.dev/gate=halted").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while times(&c.server, &note) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "three halted ticks");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = c.status().await;
+    assert_eq!(
+        (st.canary_weight, st.phase.map(|p| p.as_str())),
+        (weight, Some("Progressing"))
+    );
+    assert_eq!(c.route().await, (100 - weight as u64, weight as u64));
+    c.serin(&["approve", "web"]).await;
+    c.wait("Succeeded", |s| {
+        s.phase.map(|p| p.as_str()) == Some("Succeeded")
+    })
+    .await;
+}
+
+/// Waits for an event starting with `prefix`; the weight it names and its full note.
+async fn wait_note(c: &Cluster, prefix: &str) -> (i32, String) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(note) = c.events().into_iter().find(|n| n.starts_with(prefix)) {
+            let weight = note
+                .split("at canary weight ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|w| w.parse().ok())
+                .expect("the halt event names the weight");
+            return (weight, note);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no event {prefix}…");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_opens_the_confirm_promotion_gate_of_the_current_revision() {
     let (slack, _) = endpoint(StatusCode::OK).await;
