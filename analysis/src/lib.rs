@@ -36,6 +36,12 @@
 //! as in Flagger; `spec.analysis.noDataPolicy` / `errorPolicy` with `action: halt` make them
 //! halt advancement instead and roll back only after `limit` consecutive halted ticks.
 //!
+//! # Commands
+//!
+//! `serin promote|abort|approve|halt` reach the engine as [`Observed::commands`], read from the
+//! Canary's annotations by the shell. They are acted on before anything else of the tick, once
+//! each and only for the revision they were bound to; see [`commands`].
+//!
 //! # Comparators (judges)
 //!
 //! A metric's verdict normally comes from its threshold range. A shell that measures canary
