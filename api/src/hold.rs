@@ -197,16 +197,17 @@ pub fn decide(kind: Kind, workload: &Value, namespace: &str, name: &str) -> Deci
     let stable = annotation(STABLE_HASH_ANNOTATION);
     let revision = workload_template_hash(workload);
     let held = stable.is_some_and(|stable| stable != revision);
-    let who = format!("{}/{name}", kind.lower());
+    // Built only when there is something to say: most reviews of a held kind need no warning.
+    let who = kind.lower();
     let held_warning = || {
         format!(
-            "serin: {who} revision {revision} held for canary analysis (canary {namespace}/{canary}); the stable revision {} keeps serving",
+            "serin: {who}/{name} revision {revision} held for canary analysis (canary {namespace}/{canary}); the stable revision {} keeps serving",
             stable.unwrap_or_default()
         )
     };
     let released_warning = || {
         format!(
-            "serin: {who} revision {revision} is the stable revision of canary {namespace}/{canary}; rolling out"
+            "serin: {who}/{name} revision {revision} is the stable revision of canary {namespace}/{canary}; rolling out"
         )
     };
 
