@@ -4,7 +4,7 @@ use serin_api::labels::{ABORT_ANNOTATION, GATE_ANNOTATION, PROMOTE_ANNOTATION};
 use serin_api::{Phase, WebhookType};
 
 use super::{Engine, in_analysis, short};
-use crate::commands::{Gate, bound_revision};
+use crate::commands::{Gate, HALTED, bound_revision};
 use crate::{Action, EventType, ReasonCode, Severity};
 
 impl Engine<'_> {
@@ -239,7 +239,7 @@ impl Engine<'_> {
         // The progress deadline measures the canary's start-up, not the time spent halted.
         self.st.canary_waiting_since = None;
         let msg = format!(
-            "Halt {} advancement: {GATE_ANNOTATION}={HALTED_VALUE} at canary weight {} (serin approve resumes)",
+            "Halt {} advancement: {GATE_ANNOTATION}={HALTED} at canary weight {} (serin approve resumes)",
             self.who(),
             self.st.canary_weight
         );
@@ -247,5 +247,3 @@ impl Engine<'_> {
         true
     }
 }
-
-const HALTED_VALUE: &str = crate::commands::HALTED;
