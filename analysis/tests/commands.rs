@@ -482,3 +482,110 @@ fn simulate_scripts_the_commands() {
         "four halted ticks"
     );
 }
+
+/// One step of a random history.
+#[derive(Clone, Debug)]
+enum Step {
+    Tick,
+    NewRevision,
+    /// A new token; `Some(0)` binds it to the current revision, `Some(1)` to the previous one.
+    Abort(Option<u8>),
+    Promote(Option<u8>),
+    Halt,
+    Approve,
+    ClearGate,
+    FailMetric(bool),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let bind = prop_oneof![Just(None), Just(Some(0u8)), Just(Some(1u8))];
+    prop_oneof![
+        6 => Just(Step::Tick),
+        1 => Just(Step::NewRevision),
+        1 => bind.clone().prop_map(Step::Abort),
+        1 => bind.prop_map(Step::Promote),
+        1 => Just(Step::Halt),
+        1 => Just(Step::Approve),
+        1 => Just(Step::ClearGate),
+        1 => any::<bool>().prop_map(Step::FailMetric),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Whatever the history: a token acts at most once, never on a revision it was not bound
+    /// to, and a halted analysis neither moves traffic nor counts a check.
+    #[test]
+    fn commands_act_once_on_their_revision_and_halt_holds(
+        steps in proptest::collection::vec(step(), 1..60)
+    ) {
+        let mut w = World::new(spec(CANARY));
+        let mut revision = 2;
+        let mut n = 0;
+        let mut acted: Vec<String> = Vec::new();
+        for s in steps {
+            let bound = |b: Option<u8>, revision: u32| {
+                b.map(|back| format!("v{}", revision - u32::from(back)))
+            };
+            match s {
+                Step::Tick => {
+                    let before = w.status.clone();
+                    let a = w.tick();
+                    let promoted = a.iter().any(|a| matches!(a, Action::Promote { reason, .. }
+                        if reason.code == ReasonCode::PromotionRequested));
+                    let aborted = codes(&a).contains(&ReasonCode::Aborted);
+                    for (did, token) in [
+                        (promoted, w.obs.commands.promote.clone()),
+                        (aborted, w.obs.commands.abort.clone()),
+                    ] {
+                        if !did {
+                            continue;
+                        }
+                        let token = token.expect("acted on a token that is there");
+                        proptest::prop_assert!(!acted.contains(&token), "{token} acted twice");
+                        if let Some(r) = serin_analysis::commands::bound_revision(&token) {
+                            proptest::prop_assert_eq!(r, w.obs.revision.as_str());
+                        }
+                        acted.push(token);
+                    }
+                    let halted = w.obs.commands.gate.as_deref() == Some(HALTED);
+                    let analysing = matches!(
+                        before.phase,
+                        Some(Phase::Progressing | Phase::WaitingPromotion)
+                    );
+                    if halted && analysing && !promoted && !aborted
+                        && Some(w.obs.revision.as_str()) == before.last_applied_spec.as_deref()
+                    {
+                        proptest::prop_assert!(routes(&a).is_empty(), "{a:?}");
+                        proptest::prop_assert_eq!(w.status.failed_checks, before.failed_checks);
+                        proptest::prop_assert_eq!(w.status.phase, before.phase);
+                    }
+                }
+                Step::NewRevision => {
+                    revision += 1;
+                    w.obs.revision = format!("v{revision}");
+                }
+                Step::Abort(b) => {
+                    n += 1;
+                    w.obs.commands.abort = Some(token(&format!("a{n}"), bound(b, revision).as_deref()));
+                }
+                Step::Promote(b) => {
+                    n += 1;
+                    w.obs.commands.promote = Some(token(&format!("p{n}"), bound(b, revision).as_deref()));
+                }
+                Step::Halt => w.obs.commands.gate = Some(HALTED.into()),
+                Step::Approve => w.obs.commands.gate = Some(approval(Some(&w.obs.revision))),
+                Step::ClearGate => w.obs.commands.gate = None,
+                Step::FailMetric(fail) => {
+                    if fail {
+                        w.metrics.insert("error-rate".into(), Measurement::Value { value: 9.0 });
+                    } else {
+                        w.metrics.clear();
+                    }
+                }
+            }
+        }
+    }
+}
