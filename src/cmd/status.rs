@@ -57,6 +57,25 @@ fn number(v: f64) -> String {
     }
 }
 
+/// What `serin halt`/`serin approve` left on the Canary, so a held analysis says why it waits.
+fn gate_line(c: &Canary, st: &serin_api::CanaryStatus) -> Option<String> {
+    let gate = c
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(serin_api::labels::GATE_ANNOTATION))
+        .map(String::as_str);
+    match (gate, st.approved_revision.as_deref()) {
+        (Some("halted"), _) => Some(format!(
+            "  halted ({}=halted): `serin approve {}` resumes",
+            serin_api::labels::GATE_ANNOTATION,
+            c.name_any()
+        )),
+        (_, Some(revision)) => Some(format!("  gates approved for revision {revision}")),
+        _ => None,
+    }
+}
+
 /// The table for `canaries` (in the given order); `namespaces` adds a NAMESPACE column.
 pub fn render(canaries: &[Canary], namespaces: bool) -> String {
     if canaries.is_empty() {
@@ -107,6 +126,7 @@ pub fn render(canaries: &[Canary], namespaces: bool) -> String {
                     .unwrap_or_default()
             ));
         }
+        lines.extend(gate_line(c, &st));
         if let Some(msg) = st.message.filter(|m| !m.is_empty()) {
             lines.push(format!("  {msg}"));
         }
@@ -278,5 +298,31 @@ mod tests {
         assert!(t.contains("1/5"), "{t}");
         assert!(t.contains("99.5") && t.contains("range [99, ·]"), "{t}");
         assert!(t.contains("latency") && t.contains("range [·, 500]"), "{t}");
+        assert!(!t.contains("halted") && !t.contains("approved"), "{t}");
+    }
+
+    #[test]
+    fn halted_and_approved_canaries_say_so() {
+        let mut c: Canary = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+            "metadata": {"name": "web", "namespace": "shop",
+                         "annotations": {"serin.dev/gate": "halted"}},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "service": {"port": 80}},
+            "status": {"phase": "Progressing", "canaryWeight": 20}
+        }))
+        .unwrap();
+        let t = render(std::slice::from_ref(&c), false);
+        assert!(
+            t.contains("halted (serin.dev/gate=halted): `serin approve web` resumes"),
+            "{t}"
+        );
+        c.metadata.annotations = None;
+        c.status.as_mut().unwrap().approved_revision = Some("b9cec35a6d2d8ff9".into());
+        let t = render(&[c], false);
+        assert!(
+            t.contains("gates approved for revision b9cec35a6d2d8ff9"),
+            "{t}"
+        );
     }
 }
