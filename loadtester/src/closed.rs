@@ -3,7 +3,7 @@
 //! ctrl-c handler are process-global), which ends the goose attack with the killswitch once every
 //! user has finished its share.
 //!
-//! When every request of the attack can go over [`crate::wire`] (HTTP/1.1 keep-alive), each goose
+//! When every request of the attack can go over [`crate::wire`] (HTTP/1.1 keep-alive, plain or TLS), each goose
 //! user runs its whole share as one transaction on the per-core [`Engine`]: goose launches the
 //! users and bounds the run, the requests themselves run without goose's per-request scheduling
 //! (a transaction call, its metrics channel and a task hop cost more CPU than the request itself).
@@ -20,6 +20,7 @@ use crate::engine::Engine;
 use crate::request::{Prepared, error_kind};
 use crate::spec::{AttackSpec, Stop};
 use crate::summary::{Outcome, Recorder};
+use crate::tls::Stream;
 use crate::wire::{Conn, WireRequest};
 
 /// One goose user's pacing and figures; each user only ever locks its own.
@@ -225,7 +226,7 @@ impl Closed {
     /// following a redirect with reqwest unless `-disable-redirects`.
     async fn send_wire(
         &self,
-        conn: &mut Option<Conn<tokio::net::TcpStream>>,
+        conn: &mut Option<Conn<Stream>>,
         r: &WireRequest,
         prepared: &Prepared,
         deadline: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
@@ -234,7 +235,7 @@ impl Closed {
             let attempt = async {
                 let c = match conn {
                     Some(c) => c,
-                    None => conn.insert(Conn::new(connect(r).await?)),
+                    None => conn.insert(Conn::new(r.connect().await?)),
                 };
                 c.exchange(r).await.map_err(|e| e.to_string())
             };
@@ -325,15 +326,6 @@ impl Closed {
         state.last_end = Some(sent_at + elapsed);
         Ok(())
     }
-}
-
-async fn connect(r: &WireRequest) -> Result<tokio::net::TcpStream, String> {
-    let stream = tokio::net::TcpStream::connect((r.host.as_str(), r.port))
-        .await
-        .map_err(|e| format!("connection error: {e}"))?;
-    // Requests are written whole; Nagle would only hold the next one back.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -13,6 +13,7 @@ pub mod request;
 pub mod service;
 pub mod spec;
 pub mod summary;
+mod tls;
 mod wire;
 pub mod worker;
 

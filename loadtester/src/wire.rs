@@ -10,8 +10,8 @@
 //! `bench/loadtest.sh`): 26.2 µs with hyper (goose stepping each request) against 11.0 µs for wrk,
 //! which made ≥ 0.8× wrk unreachable. The parsing itself stays in `httparse` (hyper's parser).
 //! Only what a load generator needs is here: no pipelining, no upgrades, bodies are read and
-//! dropped (a gzip body is not decoded, as with hyper before). Redirects and anything this cannot
-//! express (HTTPS, HTTP/2, no keep-alive, headers `http` rejects) go through reqwest.
+//! dropped (a gzip body is not decoded, as with hyper before). HTTPS is rustls over the same code (`crate::tls`). Redirects and anything this cannot
+//! express (HTTP/2, no keep-alive, headers `http` rejects) go through reqwest.
 
 use std::fmt;
 use std::io;
@@ -19,6 +19,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::spec::{AttackSpec, RequestSpec};
+use crate::tls::{Stream, Tls};
 
 /// Largest response head accepted; a bigger one is an error, not unbounded memory.
 const MAX_HEAD: usize = 1 << 20;
@@ -29,6 +30,7 @@ const BUF: usize = 16 * 1024;
 pub(crate) struct WireRequest {
     pub(crate) host: String,
     pub(crate) port: u16,
+    tls: Option<Tls>,
     /// The URL, for resolving a redirect's Location.
     pub(crate) base: url::Url,
     bytes: Vec<u8>,
@@ -37,15 +39,28 @@ pub(crate) struct WireRequest {
 }
 
 impl WireRequest {
-    /// `None` when this request needs reqwest (HTTPS, HTTP/2, no keep-alive, a header `http` rejects).
+    /// `None` when this request needs reqwest (HTTP/2, no keep-alive, a header `http` rejects).
     pub(crate) fn new(spec: &AttackSpec, r: &RequestSpec) -> Option<Self> {
         if spec.http2 || spec.disable_keepalive {
             return None;
         }
         let url = url::Url::parse(&r.url).ok()?;
-        if url.scheme() != "http" {
-            return None;
-        }
+        let tls = match url.scheme() {
+            "http" => None,
+            "https" => {
+                // The SNI follows the Host header, which hey's -host sets.
+                let host = match r
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+                {
+                    Some((_, v)) => strip_port(v),
+                    None => url.host_str()?.trim_matches(['[', ']']),
+                };
+                Some(Tls::new(host)?)
+            }
+            _ => return None,
+        };
         let method = http::Method::from_bytes(r.method.as_bytes()).ok()?;
         let has = |name: &str| r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         let mut head = format!(
@@ -94,10 +109,27 @@ impl WireRequest {
         Some(WireRequest {
             host: url.host_str()?.trim_matches(['[', ']']).to_string(),
             port: url.port_or_known_default()?,
+            tls,
             base: url,
             bytes,
             head: method == http::Method::HEAD,
         })
+    }
+
+    /// Opens a connection for this request: TCP, then TLS for https.
+    pub(crate) async fn connect(&self) -> Result<Stream, String> {
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| format!("connection error: {e}"))?;
+        // Requests are written whole; Nagle would only hold the next one back.
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some(tls) => tls
+                .handshake(tcp)
+                .await
+                .map_err(|e| format!("connection error: TLS handshake: {e}")),
+        }
     }
 
     #[cfg(test)]
@@ -365,6 +397,17 @@ fn body_error(e: WireError) -> WireError {
         WireError::Closed => WireError::Body("connection closed in the body".into()),
         WireError::Read(e) => WireError::Body(e.to_string()),
         e => e,
+    }
+}
+
+/// `host` of `host:port` or `[v6]:port`.
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
     }
 }
 
