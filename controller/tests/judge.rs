@@ -25,15 +25,21 @@ use support::*;
 const NS: &str = "prod";
 const WAIT: Duration = Duration::from_secs(90);
 
-/// Requests per second and failed share of one side; the counters advance at each scrape.
+/// Requests per second, failed share and share slower than 250 ms of one side; the counters
+/// advance at each scrape.
 #[derive(Default)]
 struct Traffic {
     rate: f64,
     failed: f64,
+    slow: f64,
     ok_total: f64,
     failed_total: f64,
+    /// Cumulative latency buckets: ≤ 0.1 s, ≤ 0.25 s, ≤ 0.5 s, all.
+    buckets: [f64; 4],
     last: Option<Instant>,
 }
+
+const LE: [&str; 4] = ["0.1", "0.25", "0.5", "+Inf"];
 
 type Side = Arc<Mutex<Traffic>>;
 
@@ -44,14 +50,25 @@ async fn metrics(State(side): State<Side>) -> String {
         let n = t.rate * now.duration_since(last).as_secs_f64();
         t.failed_total += n * t.failed;
         t.ok_total += n * (1.0 - t.failed);
+        let shares = [0.5, 1.0 - t.slow, 1.0 - t.slow / 2.0, 1.0];
+        for (b, share) in t.buckets.iter_mut().zip(shares) {
+            *b += n * share;
+        }
     }
     t.last = Some(now);
-    format!(
+    let mut out = format!(
         "# TYPE http_request_duration_seconds_count counter\n\
          http_request_duration_seconds_count{{status=\"200\"}} {}\n\
-         http_request_duration_seconds_count{{status=\"500\"}} {}\n",
+         http_request_duration_seconds_count{{status=\"500\"}} {}\n\
+         # TYPE http_request_duration_seconds_bucket counter\n",
         t.ok_total, t.failed_total
-    )
+    );
+    for (le, b) in LE.iter().zip(t.buckets) {
+        out.push_str(&format!(
+            "http_request_duration_seconds_bucket{{le=\"{le}\"}} {b}\n"
+        ));
+    }
+    out
 }
 
 async fn exporter(side: Side) -> u16 {
@@ -122,23 +139,39 @@ fn looks(canary: &Canary) -> Option<(String, u64)> {
     Some((record.run.clone(), state.0.get("intervals")?.as_u64()?))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_the_errors() {
+/// Everything a test drives: the two sides' traffic, Prometheus, the API server with a
+/// controller, and an initialized Canary `web` with one judged metric.
+struct World {
+    _primary: Side,
+    canary: Side,
+    _prom: Proc,
+    _dir: tempfile::TempDir,
+    config: Config,
+    server: serin_testkit::apiserver::ApiServer,
+    client: kube::Client,
+    controller: tokio::task::JoinHandle<()>,
+    canaries: Api<Canary>,
+    deployments: Api<Deployment>,
+}
+
+async fn world(metric: serde_json::Value, slow: f64) -> World {
     let primary: Side = Arc::new(Mutex::new(Traffic {
         rate: 4000.0,
         failed: 0.01,
+        slow,
         ..Default::default()
     }));
     let canary_side: Side = Arc::new(Mutex::new(Traffic {
         rate: 1000.0,
         failed: 0.01,
+        slow,
         ..Default::default()
     }));
     let primary_port = exporter(primary.clone()).await;
     let canary_port = exporter(canary_side.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let prom_port = free_port();
-    let _prom = prometheus(dir.path(), prom_port, primary_port, canary_port);
+    let prom_proc = prometheus(dir.path(), prom_port, primary_port, canary_port);
     let prom = format!("http://127.0.0.1:{prom_port}");
     // Ready, and both targets scraped twice (increase() needs two samples).
     wait_for(Duration::from_secs(60), "prometheus with both series", || {
@@ -147,12 +180,14 @@ async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_t
         );
         async move {
             let body: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
-            let n = body["data"]["result"][0]["value"][1].as_str()?.parse::<u32>().ok()?;
+            let n = body["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse::<u32>()
+                .ok()?;
             (n == 4).then_some(())
         }
     })
     .await;
-
     let config = Config {
         mesh_provider: "gatewayapi:v1".into(),
         metrics_server: prom.clone(),
@@ -172,8 +207,7 @@ async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_t
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
             "service": {"port": 80, "targetPort": 8080, "gatewayRefs": [{"name": "gw", "namespace": "infra"}]},
             "analysis": {"interval": "2s", "threshold": 1, "maxWeight": 60, "stepWeight": 20,
-                         "metrics": [{"name": "request-success-rate", "interval": "2s",
-                                      "judge": {"type": "sequential", "alpha": 0.01, "minEffect": 1.5}}]}
+                         "metrics": [metric]}
         }
     }))
     .unwrap();
@@ -185,29 +219,78 @@ async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_t
         (canary_phase(&canaries, "web").await.as_deref() == Some("Initialized")).then_some(())
     })
     .await;
-    let set_image = |image: &'static str| {
-        let deployments = deployments.clone();
-        async move {
-            let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 8080}]}]}}}});
-            deployments
-                .patch("web", &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .unwrap();
-        }
-    };
+    World {
+        _primary: primary,
+        canary: canary_side,
+        _prom: prom_proc,
+        _dir: dir,
+        config,
+        server,
+        client,
+        controller,
+        canaries,
+        deployments,
+    }
+}
 
+impl World {
+    async fn set_image(&self, image: &str) {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 8080}]}]}}}});
+        self.deployments
+            .patch("web", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    async fn wait_phase(&self, phase: &str) {
+        wait_for(WAIT, phase, || async {
+            (canary_phase(&self.canaries, "web").await.as_deref() == Some(phase)).then_some(())
+        })
+        .await;
+    }
+
+    /// The note of the first event starting with `prefix`.
+    fn event(&self, prefix: &str) -> String {
+        self.server
+            .objects("events.k8s.io/v1", "Event")
+            .iter()
+            .filter_map(|e| e["note"].as_str().map(String::from))
+            .find(|n| n.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no event starting with {prefix:?}"))
+    }
+}
+
+/// The estimated ratio in a judge's explanation ("error ratio 2.0x …").
+fn ratio(text: &str, what: &str) -> f64 {
+    text.split(&format!("{what} ratio "))
+        .nth(1)
+        .and_then(|r| r.split('x').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no {what} ratio in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_the_errors() {
+    let w = world(
+        json!({"name": "request-success-rate", "interval": "2s",
+               "judge": {"type": "sequential", "alpha": 0.01, "minEffect": 1.5}}),
+        0.005,
+    )
+    .await;
+    let mut w = w;
+    let (canaries, client, config) = (w.canaries.clone(), w.client.clone(), w.config.clone());
     // Healthy: the same 1% on both sides. Stop the controller after the judge's first look…
-    set_image("web:2").await;
+    w.set_image("web:2").await;
     wait_for(WAIT, "the judge's first look", || async {
         let c = canaries.get("web").await.ok()?;
         looks(&c).filter(|(_, n)| *n >= 1).map(|_| ())
     })
     .await;
-    controller.abort();
-    let _ = controller.await;
+    w.controller.abort();
+    let _ = (&mut w.controller).await;
     let (run, before) = looks(&canaries.get("web").await.unwrap()).unwrap();
     // …and start another: it resumes the evidence from the status instead of starting over.
-    let controller = spawn_controller(client.clone(), config.clone());
+    w.controller = spawn_controller(client.clone(), config.clone());
     let (run_after, after) = wait_for(WAIT, "a look after the restart", || async {
         let c = canaries.get("web").await.ok()?;
         looks(&c).filter(|(_, n)| *n != before)
@@ -219,14 +302,11 @@ async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_t
         before + 1,
         "the restarted controller resumed the judge"
     );
-    wait_for(WAIT, "Succeeded", || async {
-        (canary_phase(&canaries, "web").await.as_deref() == Some("Succeeded")).then_some(())
-    })
-    .await;
-    let status = canaries.get("web").await.unwrap().status.unwrap();
-    let (_, total) = looks(&canaries.get("web").await.unwrap()).unwrap();
+    w.wait_phase("Succeeded").await;
+    let c = canaries.get("web").await.unwrap();
+    let (_, total) = looks(&c).unwrap();
     assert!(total >= 3, "the three planned looks: {total}");
-    let m = &status.metrics;
+    let m = &c.status.as_ref().unwrap().metrics;
     assert!(
         m.iter()
             .all(|m| m.outcome != serin_api::status::Outcome::Fail),
@@ -234,22 +314,14 @@ async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_t
     );
 
     // Regressed: the canary fails 2% of its requests, twice the primary's 1%.
-    canary_side.lock().unwrap().failed = 0.02;
-    set_image("web:3").await;
-    wait_for(WAIT, "Failed", || async {
-        (canary_phase(&canaries, "web").await.as_deref() == Some("Failed")).then_some(())
-    })
-    .await;
+    w.canary.lock().unwrap().failed = 0.02;
+    w.set_image("web:3").await;
+    w.wait_phase("Failed").await;
     let c = canaries.get("web").await.unwrap();
     let (new_run, _) = looks(&c).unwrap();
     assert_ne!(new_run, run, "a new revision starts a new test");
     // The rollback event and the metric's status say what the judge saw.
-    let message = server
-        .objects("events.k8s.io/v1", "Event")
-        .iter()
-        .filter_map(|e| e["note"].as_str().map(String::from))
-        .find(|n| n.starts_with("Rolling back"))
-        .unwrap_or_else(|| panic!("no rollback event"));
+    let message = w.event("Rolling back");
     eprintln!("rollback: {message}");
     for text in [
         message.as_str(),
@@ -264,12 +336,37 @@ async fn judge_promotes_a_healthy_canary_across_a_restart_and_rolls_back_twice_t
             "{text}"
         );
     }
-    let ratio: f64 = message
-        .split("error ratio ")
-        .nth(1)
-        .and_then(|r| r.split('x').next())
-        .and_then(|r| r.parse().ok())
-        .unwrap_or_else(|| panic!("no ratio in {message}"));
-    assert!((1.5..=2.6).contains(&ratio), "{message}");
-    controller.abort();
+    let r = ratio(&message, "error");
+    assert!((1.5..=2.6).contains(&r), "{message}");
+    w.controller.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judge_rolls_back_a_canary_with_more_slow_requests_from_histogram_buckets() {
+    // 0.5% of the primary's requests take over 250 ms, so its 99th percentile bucket (the
+    // bound) is 0.25 s; the canary has 3% over it.
+    let w = world(
+        json!({"name": "request-duration", "interval": "2s",
+               "judge": {"type": "sequential", "alpha": 0.01, "latencyQuantile": 0.99}}),
+        0.005,
+    )
+    .await;
+    w.canary.lock().unwrap().slow = 0.03;
+    w.set_image("web:2").await;
+    w.wait_phase("Failed").await;
+    let c = w.canaries.get("web").await.unwrap();
+    let record = c.status.as_ref().unwrap().judge.as_ref().unwrap();
+    let state = &record.states["request-duration"].0;
+    assert_eq!(state["latencyBound"], json!(0.25), "{state:?}");
+    let message = w.event("Rolling back");
+    eprintln!("rollback: {message}");
+    assert!(
+        message.contains("request-duration: slow-request ratio ")
+            && message.contains(" ≥ ")
+            && message.contains("rolling back"),
+        "{message}"
+    );
+    let r = ratio(&message, "slow-request");
+    assert!((3.0..=9.0).contains(&r), "{message}");
+    w.controller.abort();
 }

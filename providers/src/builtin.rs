@@ -200,6 +200,38 @@ pub fn count_templates(provider: &str) -> JudgeQueries {
     }
 }
 
+/// The judge's histogram queries for `request-duration` (before rendering), `(canary,
+/// primary)`: each side's latency buckets over the metric's interval, `sum by (le)`, from the
+/// histogram Flagger's query takes its quantile of. `None` for providers whose builtin latency is
+/// an average (nginx, skipper): they export no buckets to count slow requests with.
+pub fn bucket_templates(provider: &str) -> Option<(String, String)> {
+    let family = provider.split(':').next().unwrap_or(provider);
+    let s = count_series(provider);
+    let (metric, common) = match family {
+        "nginx" | "skipper" => return None,
+        "linkerd" => ("response_latency_ms_bucket", s.common),
+        "traefik" => ("traefik_service_request_duration_seconds_bucket", ""),
+        "gatewayapi" | "kubernetes" => ("http_request_duration_seconds_bucket", s.common),
+        "contour" | "gloo" | "appmesh" | "kuma" => {
+            ("envoy_cluster_upstream_rq_time_bucket", s.common)
+        }
+        "osm" => ("osm_request_duration_ms_bucket", s.common),
+        "apisix" => ("apisix_http_latency_bucket", r#"type=~"request""#),
+        _ => ("istio_request_duration_milliseconds_bucket", s.common),
+    };
+    let q = |side: &str| {
+        let labels: Vec<&str> = [common, side]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        format!(
+            "sum by (le) (increase({metric}{{{}}}[{{{{ interval }}}}]))",
+            labels.join(",")
+        )
+    };
+    Some((q(s.canary), q(s.primary)))
+}
+
 /// Renders the four queries of `queries` (a builtin's [`count_templates`] or a MetricTemplate's
 /// `spec.judge`).
 pub fn render_counts(
@@ -376,6 +408,33 @@ mod tests {
             query_template("istio", Builtin::RequestSuccessRate).contains("istio_requests_total")
         );
         assert!(istio.canary_total.contains("istio_requests_total"));
+    }
+
+    #[test]
+    fn bucket_queries_select_each_side_of_the_duration_histogram() {
+        for provider in PROVIDERS {
+            let Some((canary_q, primary_q)) = bucket_templates(provider) else {
+                assert!(matches!(provider, "nginx" | "skipper"), "{provider}");
+                continue;
+            };
+            let canary_q = render(&canary_q, &vars()).unwrap();
+            let primary_q = render(&primary_q, &vars()).unwrap();
+            // The same histogram as Flagger's request-duration query.
+            let flagger = query(provider, Builtin::RequestDuration, &vars()).unwrap();
+            let metric = canary_q
+                .split("increase(")
+                .nth(1)
+                .and_then(|r| r.split('{').next())
+                .unwrap();
+            assert!(
+                flagger.contains(metric),
+                "{provider}: {metric} not in {flagger}"
+            );
+            assert!(canary_q.starts_with("sum by (le) (increase("), "{canary_q}");
+            let (canary, primary) = series(provider);
+            selects(provider, &canary_q, canary, primary);
+            selects(provider, &primary_q, primary, canary);
+        }
     }
 
     #[test]

@@ -93,6 +93,19 @@ impl Prometheus {
 
     /// Runs an instant query that must yield one number.
     pub async fn query(&self, query: &str) -> Result<f64, QueryError> {
+        let (status, body, query) = self.fetch(query).await?;
+        parse_answer(status, &body, &query)
+    }
+
+    /// Runs an instant query for a histogram, `sum by (le) (…)`: each series' `le` label and
+    /// value (the statistical judge's latency buckets). No series is an empty list.
+    pub async fn query_buckets(&self, query: &str) -> Result<Vec<(f64, f64)>, QueryError> {
+        let (status, body, query) = self.fetch(query).await?;
+        parse_buckets(status, &body, &query)
+    }
+
+    /// GETs `/api/v1/query`; returns the HTTP status, the body and the query as sent.
+    async fn fetch(&self, query: &str) -> Result<(u16, String, String), QueryError> {
         // Flagger collapses whitespace so multi-line YAML queries stay readable in logs.
         let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut url = url::Url::parse(&format!("{}/api/v1/query", self.address))
@@ -123,7 +136,7 @@ impl Prometheus {
                 self.address
             ))
         })?;
-        parse_answer(status.as_u16(), &body, &query)
+        Ok((status.as_u16(), body, query))
     }
 
     /// Flagger's availability check: `vector(1)` must answer 1.
@@ -224,6 +237,47 @@ pub fn parse_answer(status: u16, body: &str, query: &str) -> Result<f64, QueryEr
     Ok(value)
 }
 
+/// Interprets an answer to a `sum by (le) (…)` query: (le, value) per series, sorted by `le`.
+pub fn parse_buckets(status: u16, body: &str, query: &str) -> Result<Vec<(f64, f64)>, QueryError> {
+    let answer: Answer = serde_json::from_str(body).map_err(|_| {
+        let snippet: String = body.chars().take(200).collect();
+        QueryError::Error(format!(
+            "prometheus answered HTTP {status} with a body that is not its API JSON: {snippet:?}"
+        ))
+    })?;
+    if answer.status != "success" {
+        return Err(QueryError::Error(format!(
+            "prometheus query failed (HTTP {status}, {}): {}; query: {query}",
+            answer.error_type.unwrap_or_default(),
+            answer.error.unwrap_or_default()
+        )));
+    }
+    let data = answer
+        .data
+        .ok_or_else(|| QueryError::Error("prometheus answer has no data".into()))?;
+    if data.result_type != "vector" {
+        return Err(QueryError::Error(format!(
+            "query returned a {}, expected histogram buckets (sum by (le) (…)): {query}",
+            data.result_type
+        )));
+    }
+    let mut out = Vec::new();
+    for series in data.result.as_array().into_iter().flatten() {
+        let le = series["metric"]["le"]
+            .as_str()
+            .and_then(|le| le.parse::<f64>().ok())
+            .ok_or_else(|| {
+                QueryError::Error(format!(
+                    "series {} has no numeric le label: aggregate with sum by (le) (…): {query}",
+                    series["metric"]
+                ))
+            })?;
+        out.push((le, sample_value(&series["value"])?));
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(out)
+}
+
 fn sample_value(sample: &serde_json::Value) -> Result<f64, QueryError> {
     sample
         .get(1)
@@ -238,6 +292,21 @@ mod tests {
 
     fn vector(series: &str) -> String {
         format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{series}]}}}}"#)
+    }
+
+    #[test]
+    fn buckets_are_read_by_le_in_order() {
+        let body = vector(
+            r#"{"metric":{"le":"+Inf"},"value":[1,"100"]},{"metric":{"le":"0.25"},"value":[1,"90.5"]},{"metric":{"le":"0.1"},"value":[1,"40"]}"#,
+        );
+        assert_eq!(
+            parse_buckets(200, &body, "q"),
+            Ok(vec![(0.1, 40.0), (0.25, 90.5), (f64::INFINITY, 100.0)])
+        );
+        assert_eq!(parse_buckets(200, &vector(""), "q"), Ok(vec![]));
+        let no_le = vector(r#"{"metric":{"pod":"a"},"value":[1,"1"]}"#);
+        let err = parse_buckets(200, &no_le, "q").unwrap_err().to_string();
+        assert!(err.contains("sum by (le)"), "{err}");
     }
 
     #[test]

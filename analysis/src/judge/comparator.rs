@@ -20,6 +20,7 @@ use serin_api::canary::CanaryMetric;
 use serin_api::{CanarySpec, Strategy};
 
 use super::evidence::Counts;
+use super::latency;
 use super::sequential::{Judge, JudgeConfig, JudgeState, Subject, Verdict as JudgeVerdict};
 use crate::{Comparator, Outcome, Sample, Verdict};
 
@@ -128,6 +129,31 @@ fn counts(s: &Sample, side: &str) -> Result<Counts, String> {
     ))
 }
 
+/// Latency from histograms ([`latency::from_sample`]): the first look with primary traffic
+/// fixes the bound from the primary and judges nothing (the bound must not come from the data it
+/// judges); later looks count each side's requests slower than it.
+fn slow_counts(
+    judge: &mut Judge,
+    quantile: f64,
+    canary: &Sample,
+    primary: &Sample,
+) -> Result<(Counts, Counts), String> {
+    let (c, p) = (latency::from_sample(canary), latency::from_sample(primary));
+    let Some(bound) = judge.state().latency_bound else {
+        if let Some(b) = latency::bound_from_primary(&p, quantile).map_err(|e| e.to_string())? {
+            judge.set_latency_bound(b);
+        }
+        return Ok((Counts::new(0, 0), Counts::new(0, 0)));
+    };
+    let slow = |h: &[latency::Bucket], side: &str| {
+        if h.last().is_none_or(|b| b.count == 0) {
+            return Ok(Counts::new(0, 0)); // no requests on this side: no series at all
+        }
+        latency::slow_counts(h, bound).map_err(|e| format!("{side} histogram: {e}"))
+    };
+    Ok((slow(&c, "canary")?, slow(&p, "primary")?))
+}
+
 impl Comparator for JudgeComparator {
     fn compare(&self, metric: &CanaryMetric, canary: &Sample, primary: &Sample) -> Verdict {
         let Some(spec) = &metric.judge else {
@@ -147,14 +173,21 @@ impl Comparator for JudgeComparator {
             Ok(c) => c.with_subject(subject),
             Err(e) => return Self::verdict(Outcome::Error, None, e.to_string()),
         };
-        let (c, p) = match (counts(canary, "canary"), counts(primary, "primary")) {
-            (Ok(c), Ok(p)) => (c, p),
-            (Err(e), _) | (_, Err(e)) => return Self::verdict(Outcome::Error, None, e),
-        };
         // Always from the saved state: a replayed tick must not count an interval twice.
         let mut judge = match self.saved.get(&metric.name) {
             Some(state) => Judge::resume(config.clone(), state.clone()),
             None => Judge::new(config.clone()),
+        };
+        let histograms =
+            subject == Subject::Slow && !(canary.values.is_empty() && primary.values.is_empty());
+        let sides = if histograms {
+            slow_counts(&mut judge, spec.latency_quantile(), canary, primary)
+        } else {
+            counts(canary, "canary").and_then(|c| Ok((c, counts(primary, "primary")?)))
+        };
+        let (c, p) = match sides {
+            Ok(sides) => sides,
+            Err(e) => return Self::verdict(Outcome::Error, None, e),
         };
         let mut j = match judge.observe(c, p) {
             Ok(j) => j,
@@ -300,6 +333,49 @@ mod tests {
         };
         let v = cmp.compare(&bad, &sample(1.0, 0.0), &sample(1.0, 0.0));
         assert!(v.explanation.contains("alpha"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn latency_histograms_fix_the_bound_first_then_count_slow_requests() {
+        let m = CanaryMetric {
+            name: "request-duration".into(),
+            judge: Some(JudgeSpec::default()),
+            ..Default::default()
+        };
+        let h = |fast: f64, mid: f64, total: f64| {
+            super::latency::to_sample(&[(0.1, fast), (0.5, mid), (f64::INFINITY, total)])
+        };
+        // Primary: 99% under 0.5 s. The first look only fixes the bound (0.5) from it.
+        let cmp = JudgeComparator::new(&spec(20, 60));
+        let v = cmp.compare(&m, &h(800.0, 990.0, 1000.0), &h(8000.0, 9900.0, 10000.0));
+        assert_eq!(v.outcome, Outcome::Pass, "{}", v.explanation);
+        let state = &cmp.states()["request-duration"];
+        assert_eq!(state.latency_bound, Some(0.5));
+        assert_eq!(
+            state.canary.requests, 0,
+            "the bound's own look judges nothing"
+        );
+        // Then the canary has 5% of requests over 0.5 s against the primary's 1%: rolled back.
+        let mut states = cmp.states();
+        let mut last = None;
+        for _ in 0..3 {
+            let cmp = JudgeComparator::resume(&spec(20, 60), states);
+            last = Some(cmp.compare(&m, &h(500.0, 950.0, 1000.0), &h(8000.0, 9900.0, 10000.0)));
+            states = cmp.states();
+        }
+        let v = last.unwrap();
+        assert_eq!(v.outcome, Outcome::Fail, "{}", v.explanation);
+        assert!(
+            v.explanation
+                .starts_with("slow-request ratio 5.0x (canary 150/3000, primary 300/30000)"),
+            "{}",
+            v.explanation
+        );
+        // A side without requests has no histogram series: no evidence, no error.
+        let cmp = JudgeComparator::resume(&spec(20, 60), states);
+        let none = super::latency::to_sample(&[]);
+        let v = cmp.compare(&m, &none, &h(8000.0, 9900.0, 10000.0));
+        assert_ne!(v.outcome, Outcome::Error, "{}", v.explanation);
     }
 
     fn judged_canary() -> CanarySpec {

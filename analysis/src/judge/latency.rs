@@ -76,6 +76,57 @@ pub fn slow_counts(buckets: &[Bucket], bound: f64) -> Result<Counts, LatencyErro
     Ok(Counts::new(total, total - under))
 }
 
+/// A side's histogram as a shell passes it in a [`Sample`](crate::Sample): `count` is the +Inf
+/// bucket (all requests), `values` the finite buckets flattened as `le, count, le, count, …`
+/// (JSON has no infinity). Counts are rounded (Prometheus' `increase()` extrapolates to
+/// fractions) and made cumulative (extrapolated buckets may cross by a fraction).
+pub fn from_sample(sample: &crate::Sample) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = sample
+        .values
+        .chunks_exact(2)
+        .filter(|p| p[0].is_finite())
+        .map(|p| Bucket {
+            le: p[0],
+            count: p[1].max(0.0).round() as u64,
+        })
+        .collect();
+    out.push(Bucket {
+        le: f64::INFINITY,
+        count: sample.count.max(0.0).round() as u64,
+    });
+    out.sort_by(|a, b| a.le.total_cmp(&b.le));
+    let mut seen = 0;
+    for b in out.iter_mut().rev() {
+        // From the top: a lower bucket never holds more than the one above it.
+        seen = if seen == 0 {
+            b.count
+        } else {
+            b.count.min(seen)
+        };
+        b.count = seen;
+    }
+    out
+}
+
+/// The inverse of [`from_sample`], for shells and tests: `(le, cumulative count)` pairs, +Inf
+/// included.
+pub fn to_sample(buckets: &[(f64, f64)]) -> crate::Sample {
+    let total = buckets
+        .iter()
+        .find(|(le, _)| le.is_infinite())
+        .map(|&(_, c)| c)
+        .unwrap_or(0.0);
+    crate::Sample {
+        count: total,
+        failures: 0.0,
+        values: buckets
+            .iter()
+            .filter(|(le, _)| le.is_finite())
+            .flat_map(|&(le, c)| [le, c])
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +160,19 @@ mod tests {
             slow_counts(&canary, 0.3),
             Err(LatencyError::NotABoundary(0.3))
         );
+    }
+
+    #[test]
+    fn samples_carry_histograms() {
+        let s = to_sample(&[(0.1, 50.4), (0.25, 80.0), (f64::INFINITY, 100.0)]);
+        assert_eq!(s.values, vec![0.1, 50.4, 0.25, 80.0]);
+        assert_eq!(
+            from_sample(&s),
+            h(&[(0.1, 50), (0.25, 80), (f64::INFINITY, 100)])
+        );
+        // Extrapolated buckets that cross by a fraction are made cumulative again.
+        let crossed = to_sample(&[(0.1, 81.0), (0.25, 80.0), (f64::INFINITY, 100.0)]);
+        assert_eq!(from_sample(&crossed)[0].count, 80);
     }
 
     #[test]

@@ -165,6 +165,10 @@ pub struct JudgeState {
     /// Looks that ended inconclusive after the hold (the engine alerts on the first).
     #[serde(default)]
     pub paused_looks: u32,
+    /// Latency: the bound (in the histogram's unit) taken from the primary at the first look
+    /// with primary traffic, fixed for the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_bound: Option<f64>,
 }
 
 /// The judge's decision after an interval or at the end.
@@ -239,6 +243,11 @@ impl Judge {
 
     pub fn state(&self) -> &JudgeState {
         &self.state
+    }
+
+    /// Fixes the latency bound for the rest of the run (see `latency`).
+    pub fn set_latency_bound(&mut self, bound: f64) {
+        self.state.latency_bound = Some(bound);
     }
 
     pub fn config(&self) -> &JudgeConfig {

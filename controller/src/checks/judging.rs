@@ -5,7 +5,7 @@
 //! Count queries come from the MetricTemplate's `spec.judge`, or for `request-success-rate`
 //! from the series Flagger's builtin query divides (`serin_providers::builtin::count_templates`).
 
-use serin_analysis::judge::{JudgeComparator, record};
+use serin_analysis::judge::{JudgeComparator, latency, record};
 use serin_analysis::{Measurement, Sample};
 use serin_api::canary::CanaryMetric;
 use serin_api::judge::JudgeQueries;
@@ -68,6 +68,12 @@ async fn counts(
     metric: &CanaryMetric,
 ) -> Result<(Sample, Sample), QueryError> {
     let name = &metric.name;
+    if metric.template_ref.is_none()
+        && metric.query.is_none()
+        && Builtin::from_name(name) == Some(Builtin::RequestDuration)
+    {
+        return histograms(ctx, canary, metric).await;
+    }
     let (queries, source) = if let Some(r) = &metric.template_ref {
         let (template, provider) = template_provider(ctx, canary, r).await?;
         let queries = template.spec.judge.ok_or_else(|| {
@@ -93,7 +99,7 @@ async fn counts(
         )
     } else {
         return Err(QueryError::Error(format!(
-            "metric {name} has a judge but no count queries: use the builtin request-success-rate, or a templateRef to a MetricTemplate with spec.judge"
+            "metric {name} has a judge but no count queries: use the builtin request-success-rate or request-duration, or a templateRef to a MetricTemplate with spec.judge"
         )));
     };
     let q: JudgeQueries = builtin::render_counts(&queries, &vars(canary, metric))
@@ -110,4 +116,38 @@ async fn counts(
         values: vec![],
     };
     Ok((sample(ct?, cf?), sample(pt?, pf?)))
+}
+
+/// `request-duration` with a judge: each side's latency histogram (`sum by (le)` of the
+/// builtin's buckets); the engine's judge takes the bound from the primary's first look and
+/// counts slow requests (`serin_analysis::judge::latency`).
+async fn histograms(
+    ctx: &Context,
+    canary: &Canary,
+    metric: &CanaryMetric,
+) -> Result<(Sample, Sample), QueryError> {
+    let name = &metric.name;
+    let provider = canary
+        .spec
+        .provider
+        .clone()
+        .unwrap_or_else(|| ctx.config.mesh_provider.clone());
+    let (canary_q, primary_q) = builtin::bucket_templates(&provider).ok_or_else(|| {
+        QueryError::Error(format!(
+            "metric {name} has a judge, but provider {provider} exports no latency histogram: use a MetricTemplate with spec.judge counting slow requests"
+        ))
+    })?;
+    let vars = vars(canary, metric);
+    let render = |q: &str| {
+        serin_api::template::render(q, &vars)
+            .map_err(|e| QueryError::Error(format!("metric {name} bucket query: {e}")))
+    };
+    let (canary_q, primary_q) = (render(&canary_q)?, render(&primary_q)?);
+    let prom = Prometheus::new(&default_server(ctx, canary))
+        .map_err(|e| QueryError::Error(e.to_string()))?;
+    let (c, p) = futures::join!(
+        prom.query_buckets(&canary_q),
+        prom.query_buckets(&primary_q)
+    );
+    Ok((latency::to_sample(&c?), latency::to_sample(&p?)))
 }
