@@ -54,8 +54,12 @@ fn main() {
         .map_or(20_000, |n| n.parse().expect("N: a count of reviews"));
     let start = Instant::now();
     for _ in 0..n {
-        let review = serin_webhook::review::Review::<serde::de::IgnoredAny>::parse(&body).unwrap();
-        let object = review.request.object.as_ref().unwrap();
+        let review = serin_webhook::review::Review::<
+            serde::de::IgnoredAny,
+            serin_webhook::review::Workload,
+        >::parse(&body)
+        .unwrap();
+        let object = &review.request.object.as_ref().unwrap().0;
         let verdict = serin_webhook::hold::hold(object, "prod", "web");
         assert_eq!(verdict.patch.len(), 1);
         std::hint::black_box(serin_webhook::review::response_body(

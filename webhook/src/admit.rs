@@ -99,8 +99,8 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     verdict
 }
 
-pub(crate) fn namespace_of<'a, Old>(
-    request: &'a AdmissionRequest<Old>,
+pub(crate) fn namespace_of<'a, Old, Obj>(
+    request: &'a AdmissionRequest<Old, Obj>,
     object: &'a Value,
 ) -> &'a str {
     request
@@ -115,7 +115,10 @@ pub(crate) fn namespace_of<'a, Old>(
         .unwrap_or("default")
 }
 
-pub(crate) fn name_of<'a, Old>(request: &'a AdmissionRequest<Old>, object: &'a Value) -> &'a str {
+pub(crate) fn name_of<'a, Old, Obj>(
+    request: &'a AdmissionRequest<Old, Obj>,
+    object: &'a Value,
+) -> &'a str {
     object
         .pointer("/metadata/name")
         .and_then(Value::as_str)

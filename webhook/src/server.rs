@@ -16,7 +16,7 @@ use serde::de::IgnoredAny;
 use crate::admit::{name_of, namespace_of};
 use crate::index::CanaryIndex;
 use crate::metrics::{Metrics, ReviewLabels};
-use crate::review::{AdmissionRequest, Operation, Review, Verdict, response_body};
+use crate::review::{AdmissionRequest, Operation, Review, Verdict, Workload, response_body};
 
 /// Largest request body accepted (the API server's own limit for an object is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -58,12 +58,12 @@ async fn mutate(
         &state,
         "/mutate",
         body,
-        |request: &AdmissionRequest<IgnoredAny>, _| {
+        |request: &AdmissionRequest<IgnoredAny, Workload>, _| {
             let held_kind = request.kind.group == "apps"
                 && crate::hold::HELD_KINDS.contains(&request.kind.kind.as_str());
             let writes = matches!(request.operation, Operation::Create | Operation::Update);
             let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
-            match request.object.as_ref() {
+            match request.object.as_ref().map(|workload| &workload.0) {
                 Some(object) if held_kind && writes && main_resource => crate::hold::hold(
                     object,
                     namespace_of(request, object),
@@ -88,11 +88,11 @@ async fn validate(
 }
 
 /// Parses the review, decides, records the metrics and writes the response.
-fn answer<Old: serde::de::DeserializeOwned>(
+fn answer<Old: serde::de::DeserializeOwned, Obj: serde::de::DeserializeOwned>(
     state: &AppState,
     webhook: &'static str,
     body: Result<Bytes, BytesRejection>,
-    decide: impl FnOnce(&AdmissionRequest<Old>, &AppState) -> Verdict,
+    decide: impl FnOnce(&AdmissionRequest<Old, Obj>, &AppState) -> Verdict,
 ) -> Response {
     let start = Instant::now();
     let rejected = |status: StatusCode, message: String| {
@@ -119,7 +119,7 @@ fn answer<Old: serde::de::DeserializeOwned>(
         }
         Err(rejection) => return rejected(rejection.status(), rejection.body_text()),
     };
-    let review = match Review::<Old>::parse(&body) {
+    let review = match Review::<Old, Obj>::parse(&body) {
         Ok(review) => review,
         Err(err) => return rejected(StatusCode::BAD_REQUEST, err.to_string()),
     };
