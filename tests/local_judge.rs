@@ -71,3 +71,50 @@ spec:
         out.stdout
     );
 }
+
+#[test]
+fn judge_rolls_back_a_slower_canary_on_the_routers_latencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("canary.yaml");
+    std::fs::write(
+        &canary,
+        r#"apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: web
+  namespace: test
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service: {port: 80}
+  analysis:
+    interval: 2s
+    threshold: 1
+    maxWeight: 60
+    stepWeight: 20
+    metrics:
+      - name: request-duration
+        interval: 2s
+        judge: {type: sequential, alpha: 0.01, latencyQuantile: 0.99}
+"#,
+    )
+    .unwrap();
+    let mut args = run_args(&canary, "embedded", 0.0, "hey -c 4 -q 100");
+    // Every canary request waits 50 ms more than the primary's.
+    let canary_cmd = args.iter().position(|a| a == "--canary-cmd").unwrap() + 1;
+    args[canary_cmd] = format!(
+        "{} demo-app --port {{port}} --version v2 --latency 50ms",
+        serin()
+    );
+    let out = run(&args, Duration::from_secs(120));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let done = out.done();
+    assert_eq!(done["result"], "rolledBack", "{}", out.stdout);
+    let msg = done["message"].as_str().unwrap();
+    eprintln!("rollback reason: {msg}");
+    assert!(
+        msg.contains("request-duration: slow-request ratio ")
+            && msg.contains(" ≥ ")
+            && msg.contains("rolling back"),
+        "{msg}"
+    );
+}
