@@ -54,6 +54,10 @@ impl Engine {
         })
     }
 
+    pub(crate) fn threads(&self) -> usize {
+        self.handles.len()
+    }
+
     /// Runs `task` on runtime `i % threads`.
     pub(crate) fn spawn<F>(&self, i: usize, task: F) -> tokio::task::JoinHandle<F::Output>
     where
