@@ -249,3 +249,108 @@ fn bad_flags_name_the_flag() {
         "{out}"
     );
 }
+
+/// A server that answers `/from` with a redirect to `/to` (200), counting what reaches `/to`,
+/// and never answers `/silent`; keep-alive, one thread per connection.
+fn redirecting_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let reached = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = reached.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                    // Requests carry no body here: skip the headers.
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let reply = match path.as_str() {
+                        "/from" => {
+                            "HTTP/1.1 302 Found\r\nLocation: /to\r\nContent-Length: 0\r\n\r\n"
+                        }
+                        "/to" => {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+                        }
+                        // Hold the connection open without an answer.
+                        _ => {
+                            let mut rest = String::new();
+                            let _ = reader.read_line(&mut rest);
+                            return;
+                        }
+                    };
+                    if out.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, reached)
+}
+
+#[test]
+fn redirects_are_followed_unless_disabled() {
+    let (addr, reached) = redirecting_server();
+    let url = format!("http://{addr}/from");
+    let (code, out, err) = loadtest(&["-n", "6", "-c", "2", "--output", "json", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["status_codes"]["200"], 6, "{out}");
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 6);
+    let (code, out, err) = loadtest(&[
+        "-n",
+        "6",
+        "-c",
+        "2",
+        "-disable-redirects",
+        "--output",
+        "json",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["status_codes"]["302"], 6, "{out}");
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 6);
+}
+
+#[test]
+fn a_silent_target_times_out_per_request() {
+    let (addr, _) = redirecting_server();
+    let (code, out, err) = loadtest(&[
+        "-n",
+        "2",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "--output",
+        "json",
+        &format!("http://{addr}/silent"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s = json(&out);
+    assert_eq!(s["requests"], 2);
+    assert_eq!(s["failed"], 2);
+    assert_eq!(s["errors"]["timeout: no response within 1s"], 2, "{out}");
+    let p50 = s["latency_us"]["p50"].as_f64().unwrap_or_default();
+    assert!(
+        (1_000_000.0..1_500_000.0).contains(&p50),
+        "latency up to the timeout: {out}"
+    );
+}
