@@ -160,3 +160,32 @@ fn a_no_data_limit_does_not_roll_back_a_holding_judge() {
     assert_eq!(s.verdict, Verdict::Undecided, "{:#?}", s.timeline);
     assert!(messages(&s).iter().all(|m| !m.contains("Rolling back")));
 }
+
+/// Looks the judge of `request-success-rate` took, from `status.judge`.
+fn looks(s: &Simulation) -> u64 {
+    let record = s.status.judge.as_ref().expect("status.judge");
+    record.states["request-success-rate"].0["intervals"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_replayed_tick_counts_its_interval_once() {
+    // A confirm-traffic-increase gate is asked after the metrics, so every advancing tick is
+    // replayed with the metric answers already in hand: the judge must still look once.
+    let healthy = counts(5_000.0, 50.0, 5_000.0, 50.0);
+    let plain = canary(serde_json::json!({}));
+    let mut gated = plain.clone();
+    gated.analysis.as_mut().unwrap().webhooks = Some(vec![
+        serde_json::from_value(serde_json::json!(
+            {"name": "gate", "type": "confirm-traffic-increase", "url": "http://gate.test/"}
+        ))
+        .unwrap(),
+    ]);
+    let a = run(&plain, vec![script(0, healthy.clone())], 40);
+    let b = run(&gated, vec![script(0, healthy)], 40);
+    assert_eq!(a.verdict, Verdict::Promoted);
+    assert_eq!(b.verdict, Verdict::Promoted, "{:#?}", b.timeline);
+    assert_eq!(looks(&a), 5, "one look per planned step");
+    assert_eq!(looks(&b), looks(&a), "replays did not count twice");
+}
