@@ -4,10 +4,10 @@
 //! A healthy release is promoted; a release failing 20% of requests is rolled back with the
 //! reason in the Canary's events.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -16,27 +16,11 @@ use serde_json::{Value, json};
 use serin_api::Canary;
 use serin_api::labels::STABLE_HASH_ANNOTATION;
 use serin_testkit::ApiServer;
+use serin_testkit::prometheus::{Prometheus, Target};
+use serin_testkit::support::{Proc, free_port, httproute_crd, wait_for};
 
 const NS: &str = "prod";
 const SERVICE: &str = "serin-webhook.serin-system";
-
-/// A child process killed when the test ends, whatever happens.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn serin(args: &[&str]) -> Proc {
     Proc(
@@ -61,57 +45,38 @@ fn demo_app(port: u16, version: &str, error_rate: f64) -> Proc {
     ])
 }
 
+/// Waits until `probe` is true (the testkit's `wait_for` with a boolean probe).
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut probe: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    while !probe().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn http_ok(url: &str) -> bool {
-    reqwest::get(url.to_string())
-        .await
-        .is_ok_and(|r| r.status().is_success())
+    wait_for(timeout, what, || {
+        let done = probe();
+        async move { done.await.then_some(()) }
+    })
+    .await
 }
 
 /// Prometheus scraping the stable and canary apps every second, with the labels the builtin
 /// `kubernetes`/`gatewayapi` queries select on (pod names of `web` and `web-canary`).
-fn prometheus(dir: &Path, port: u16, stable: u16, canary: u16) -> Proc {
-    let config = format!(
-        r#"global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: apps
-    static_configs:
-      - targets: ["127.0.0.1:{stable}"]
-        labels: {{kubernetes_namespace: {NS}, kubernetes_pod_name: web-6d8f7c9b5-a1b2c}}
-      - targets: ["127.0.0.1:{canary}"]
-        labels: {{kubernetes_namespace: {NS}, kubernetes_pod_name: web-canary-7f9c8d6b4-z9y8x}}
-"#
-    );
-    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    Proc(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package `prometheus`; scripts/test installs it)"),
-    )
+/// Prometheus scraping the two demo apps, labelled as the pods of `web` and `web-canary`.
+async fn prometheus(dir: &Path, stable: u16, canary: u16) -> Prometheus {
+    let stable = Target {
+        address: format!("127.0.0.1:{stable}"),
+        labels: &[
+            ("kubernetes_namespace", NS),
+            ("kubernetes_pod_name", "web-6d8f7c9b5-a1b2c"),
+        ],
+    };
+    let canary = Target {
+        address: format!("127.0.0.1:{canary}"),
+        labels: &[
+            ("kubernetes_namespace", NS),
+            ("kubernetes_pod_name", "web-canary-7f9c8d6b4-z9y8x"),
+        ],
+    };
+    Prometheus::start(dir, "1s", &[stable, canary]).await
 }
 
 fn webhook_configurations() -> (Value, Value) {
@@ -135,17 +100,6 @@ fn webhook_configurations() -> (Value, Value) {
                            "resources": ["canaries", "metrictemplates", "alertproviders"]}]),
                    json!({}))]}),
     )
-}
-
-fn httproute_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "httproutes.gateway.networking.k8s.io"},
-        "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
-                 "names": {"kind": "HTTPRoute", "plural": "httproutes", "singular": "httproute", "listKind": "HTTPRouteList"},
-                 "versions": [{"name": "v1", "served": true, "storage": true,
-                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
-    })
 }
 
 fn template(image: &str) -> Value {
@@ -198,10 +152,10 @@ fn load(stable: u16, canary: u16) -> tokio::task::JoinHandle<()> {
 async fn held_release_is_promoted_and_failing_release_rolled_back() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let (stable_port, canary_port, prom_port) = (free_port(), free_port(), free_port());
+    let (stable_port, canary_port) = (free_port(), free_port());
     let _stable = demo_app(stable_port, "v1", 0.0);
     let mut canary_app = demo_app(canary_port, "v2", 0.0);
-    let _prom = prometheus(dir.path(), prom_port, stable_port, canary_port);
+    let prom = prometheus(dir.path(), stable_port, canary_port).await;
     let load = load(stable_port, canary_port);
 
     // The API server, with the CRDs, webhook configurations and the app's Deployment.
@@ -262,12 +216,10 @@ async fn held_release_is_promoted_and_failing_release_rolled_back() {
         "--kubeconfig",
         &kubeconfig,
         "--metrics-server",
-        &format!("http://127.0.0.1:{prom_port}"),
+        &prom.url,
         "--listen",
         &format!("127.0.0.1:{controller_port}"),
     ]);
-    let ready = format!("http://127.0.0.1:{prom_port}/-/ready");
-    wait_until("prometheus", Duration::from_secs(30), || http_ok(&ready)).await;
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let canaries: Api<Canary> = Api::namespaced(client.clone(), NS);

@@ -10,18 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use serin_testkit::ApiServer;
+use serin_testkit::support::{Proc, httproute_crd};
 
 const NS: &str = "bench";
 const INTERVAL_S: u64 = 5;
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -105,15 +97,7 @@ async fn main() {
     }
     api.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}))
         .unwrap();
-    api.seed(json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "httproutes.gateway.networking.k8s.io"},
-        "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
-                 "names": {"kind": "HTTPRoute", "plural": "httproutes", "singular": "httproute", "listKind": "HTTPRouteList"},
-                 "versions": [{"name": "v1", "served": true, "storage": true,
-                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
-    }))
-    .unwrap();
+    api.seed(httproute_crd()).unwrap();
     let template = |image: &str, app: &str| json!({"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "app", "image": image}]}});
     for i in 0..n {
         let app = format!("app-{i}");
@@ -151,7 +135,7 @@ async fn main() {
         .unwrap_or_else(|e| panic!("{bin}: {e} (build it: cargo build --release -p serin)"));
     let pid = controller.id();
     // Killed however this ends (a panic included): a leaked controller would load the machine.
-    let controller = KillOnDrop(controller);
+    let controller = Proc(controller);
 
     let init = wait_phase(&api, "Initialized", n, Duration::from_secs(600)).await;
     let (idle, _, _) = measure(&api, n, Duration::from_secs(3 * INTERVAL_S)).await;

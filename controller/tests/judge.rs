@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +18,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use serin_api::Canary;
 use serin_controller::Config;
+use serin_testkit::prometheus::{Prometheus, Target};
 use support::*;
 
 const NS: &str = "prod";
@@ -81,56 +80,28 @@ async fn exporter(side: Side) -> u16 {
     port
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Prometheus scraping both exporters every 500 ms, labelled as the pods of `web` (primary)
 /// and `web-canary` — what the builtin Gateway API count queries select on.
-fn prometheus(dir: &Path, port: u16, primary: u16, canary: u16) -> Proc {
-    let config = format!(
-        r#"global:
-  scrape_interval: 500ms
-scrape_configs:
-  - job_name: pods
-    static_configs:
-      - targets: ["127.0.0.1:{primary}"]
-        labels: {{kubernetes_namespace: {NS}, kubernetes_pod_name: web-6d8f7c9b5-a1b2c}}
-      - targets: ["127.0.0.1:{canary}"]
-        labels: {{kubernetes_namespace: {NS}, kubernetes_pod_name: web-canary-7f9c8d6b4-z9y8x}}
-"#
-    );
-    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    Proc(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package `prometheus`; scripts/test installs it)"),
-    )
+async fn prometheus(dir: &Path, primary: u16, canary: u16) -> Prometheus {
+    let primary = Target {
+        address: format!("127.0.0.1:{primary}"),
+        labels: &PRIMARY_POD,
+    };
+    let canary = Target {
+        address: format!("127.0.0.1:{canary}"),
+        labels: &CANARY_POD,
+    };
+    Prometheus::start(dir, "500ms", &[primary, canary]).await
 }
+
+const PRIMARY_POD: [(&str, &str); 2] = [
+    ("kubernetes_namespace", NS),
+    ("kubernetes_pod_name", "web-6d8f7c9b5-a1b2c"),
+];
+const CANARY_POD: [(&str, &str); 2] = [
+    ("kubernetes_namespace", NS),
+    ("kubernetes_pod_name", "web-canary-7f9c8d6b4-z9y8x"),
+];
 
 /// Looks the judge of `request-success-rate` has taken, from `status.judge`.
 fn looks(canary: &Canary) -> Option<(String, u64)> {
@@ -144,7 +115,7 @@ fn looks(canary: &Canary) -> Option<(String, u64)> {
 struct World {
     _primary: Side,
     canary: Side,
-    _prom: Proc,
+    _prom: Prometheus,
     _dir: tempfile::TempDir,
     config: Config,
     server: serin_testkit::apiserver::ApiServer,
@@ -170,9 +141,8 @@ async fn world(metric: serde_json::Value, slow: f64) -> World {
     let primary_port = exporter(primary.clone()).await;
     let canary_port = exporter(canary_side.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let prom_port = free_port();
-    let prom_proc = prometheus(dir.path(), prom_port, primary_port, canary_port);
-    let prom = format!("http://127.0.0.1:{prom_port}");
+    let prom_proc = prometheus(dir.path(), primary_port, canary_port).await;
+    let prom = prom_proc.url.clone();
     // Ready, and both targets scraped twice (increase() needs two samples).
     wait_for(Duration::from_secs(60), "prometheus with both series", || {
         let url = format!(

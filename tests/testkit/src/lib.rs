@@ -1,5 +1,8 @@
-//! Test support for serin: an in-memory Kubernetes API server (`apiserver`).
+//! Test support for serin: an in-memory Kubernetes API server (`apiserver`), a real Prometheus
+//! harness (`prometheus`) and the small helpers every integration test needs (`support`).
 
 pub mod apiserver;
+pub mod prometheus;
+pub mod support;
 
 pub use apiserver::{ApiServer, Options, RequestRecord, kubeconfig, write_kubeconfig};
