@@ -439,7 +439,6 @@ mod tests {
 
     #[test]
     fn every_query_selects_the_canary_and_not_the_primary() {
-        let label_re = regex_lite::Regex::new(r#"(\w+)(=~|=)"([^"]*)""#).unwrap();
         for provider in PROVIDERS {
             for builtin in [Builtin::RequestSuccessRate, Builtin::RequestDuration] {
                 let q = query(provider, builtin, &vars()).unwrap();
@@ -453,41 +452,7 @@ mod tests {
                     );
                     continue;
                 }
-                let workload_labels = [
-                    "destination_workload",
-                    "deployment",
-                    "kubernetes_pod_name",
-                    "service",
-                    "envoy_cluster_name",
-                    "destination_name",
-                    "route",
-                ];
-                let selectors: Vec<(String, String, String)> = label_re
-                    .captures_iter(&q)
-                    .map(|c| (c[1].to_string(), c[2].to_string(), c[3].to_string()))
-                    .filter(|(l, _, _)| workload_labels.contains(&l.as_str()))
-                    .collect();
-                assert!(
-                    !selectors.is_empty(),
-                    "{provider}: no workload selector in {q}"
-                );
-                for (label, op, pat) in selectors {
-                    let hit = |v: &str| {
-                        if op == "=" {
-                            pat == v
-                        } else {
-                            matches(&pat, v)
-                        }
-                    };
-                    assert!(
-                        hit(canary),
-                        "{provider} {builtin:?}: {label}{op}{pat:?} misses canary {canary}"
-                    );
-                    assert!(
-                        !hit(primary),
-                        "{provider} {builtin:?}: {label}{op}{pat:?} selects primary {primary}"
-                    );
-                }
+                selects(provider, &q, canary, primary);
             }
         }
     }
