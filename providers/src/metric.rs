@@ -114,30 +114,38 @@ impl Http {
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
-        let resp = req.send().await.map_err(|e| {
-            QueryError::Error(format!(
-                "{provider} {} unreachable: {}",
-                self.address,
-                error_chain(&e)
-            ))
-        })?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| {
-            QueryError::Error(format!(
-                "{provider} {}: reading the answer: {e}",
-                self.address
-            ))
-        })?;
-        if !status.is_success() {
+        let (status, body) = exchange(provider, &self.address, req).await?;
+        if !(200..300).contains(&status) {
             let snippet: String = body.chars().take(300).collect();
             return Err(QueryError::Error(format!(
                 "{provider} answered HTTP {}: {}",
-                status.as_u16(),
+                status,
                 snippet.trim()
             )));
         }
         Ok(body)
     }
+}
+
+/// Sends `req` to `provider` at `address`; the HTTP status and the body, whatever the status
+/// (Prometheus explains a bad query in a 4xx body). Not reachable or not readable is an error.
+pub(crate) async fn exchange(
+    provider: &str,
+    address: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(u16, String), QueryError> {
+    let resp = req.send().await.map_err(|e| {
+        QueryError::Error(format!(
+            "{provider} {address} unreachable: {}",
+            error_chain(&e)
+        ))
+    })?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| QueryError::Error(format!("{provider} {address}: reading the answer: {e}")))?;
+    Ok((status, body))
 }
 
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

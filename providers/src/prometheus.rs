@@ -122,21 +122,8 @@ impl Prometheus {
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
-        let resp = req.send().await.map_err(|e| {
-            QueryError::Error(format!(
-                "prometheus {} unreachable: {}",
-                self.address,
-                error_chain(&e)
-            ))
-        })?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| {
-            QueryError::Error(format!(
-                "prometheus {}: reading the answer: {e}",
-                self.address
-            ))
-        })?;
-        Ok((status.as_u16(), body, query))
+        let (status, body) = crate::metric::exchange("prometheus", &self.address, req).await?;
+        Ok((status, body, query))
     }
 
     /// Flagger's availability check: `vector(1)` must answer 1.
@@ -149,17 +136,6 @@ impl Prometheus {
             ))),
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[derive(Deserialize)]
