@@ -234,22 +234,10 @@ impl<'a> Engine<'a> {
     /// A new revision (or a retry) from an idle phase: the confirm-rollout gate, then the
     /// canary is scaled up and the analysis starts on the next tick.
     fn start_run(&mut self, phase: Phase, retry: bool) -> Step {
-        let hooks = self.hooks(WebhookType::ConfirmRollout);
-        let answers = self.ask_hooks(WebhookType::ConfirmRollout, phase, &hooks)?;
-        if let Some((hook, (_, body))) = hooks.iter().zip(&answers).find(|(_, (ok, _))| !ok) {
+        if let Some((hook, body)) = self.closed_gate(WebhookType::ConfirmRollout, phase)? {
             if phase != Phase::Waiting {
                 self.set_phase(Phase::Waiting);
-                let msg = format!(
-                    "Halt {} advancement: waiting for approval by confirm-rollout webhook {}{}",
-                    self.who(),
-                    hook.name,
-                    colon(body)
-                );
-                self.event(EventType::Warning, ReasonCode::WaitingForApproval, msg);
-                if !hook.mute_alert.unwrap_or(false) {
-                    let msg = "Canary is waiting for approval.".to_string();
-                    self.alert(Severity::Warn, ReasonCode::WaitingForApproval, vec![], msg);
-                }
+                self.waiting_at_gate(WebhookType::ConfirmRollout, &hook, &body);
             }
             return Ok(());
         }
@@ -495,30 +483,9 @@ impl<'a> Engine<'a> {
                 return Ok(());
             }
             if !mirrored && phase == Phase::Progressing {
-                let hooks = self.hooks(WebhookType::ConfirmTrafficIncrease);
-                let answers = self.ask_hooks(
-                    WebhookType::ConfirmTrafficIncrease,
-                    Phase::Progressing,
-                    &hooks,
-                )?;
-                if let Some((hook, (_, body))) = hooks.iter().zip(&answers).find(|(_, (ok, _))| !ok)
-                {
-                    let msg = format!(
-                        "Halt {} advancement: waiting for approval by confirm-traffic-increase webhook {}{}",
-                        self.who(),
-                        hook.name,
-                        colon(body)
-                    );
-                    self.event(EventType::Warning, ReasonCode::TrafficIncreaseWaiting, msg);
-                    if !hook.mute_alert.unwrap_or(false) {
-                        let msg = "Canary traffic increase is waiting for approval.".to_string();
-                        self.alert(
-                            Severity::Warn,
-                            ReasonCode::TrafficIncreaseWaiting,
-                            vec![],
-                            msg,
-                        );
-                    }
+                let gate = WebhookType::ConfirmTrafficIncrease;
+                if let Some((hook, body)) = self.closed_gate(gate, Phase::Progressing)? {
+                    self.waiting_at_gate(gate, &hook, &body);
                     return Ok(());
                 }
             }
@@ -597,26 +564,61 @@ impl<'a> Engine<'a> {
     /// The confirm-promotion gate; on refusal the phase becomes WaitingPromotion (the weight
     /// stays where it is, in status too).
     fn confirm_promotion(&mut self, phase: Phase) -> Step<bool> {
-        let hooks = self.hooks(WebhookType::ConfirmPromotion);
-        let answers = self.ask_hooks(WebhookType::ConfirmPromotion, Phase::Progressing, &hooks)?;
-        let Some((hook, (_, body))) = hooks.iter().zip(&answers).find(|(_, (ok, _))| !ok) else {
+        let gate = WebhookType::ConfirmPromotion;
+        let Some((hook, body)) = self.closed_gate(gate, Phase::Progressing)? else {
             return Ok(true);
         };
         if phase != Phase::WaitingPromotion {
             self.set_phase(Phase::WaitingPromotion);
-            let msg = format!(
-                "Halt {} advancement: waiting for promotion approval by confirm-promotion webhook {}{}",
-                self.who(),
-                hook.name,
-                colon(body)
-            );
-            self.event(EventType::Warning, ReasonCode::PromotionWaiting, msg);
-            if !hook.mute_alert.unwrap_or(false) {
-                let msg = "Canary promotion is waiting for approval.".to_string();
-                self.alert(Severity::Warn, ReasonCode::PromotionWaiting, vec![], msg);
-            }
+            self.waiting_at_gate(gate, &hook, &body);
         }
         Ok(false)
+    }
+
+    /// Asks the gate webhooks of `kind`; the first that refuses, with its answer.
+    fn closed_gate(
+        &mut self,
+        kind: WebhookType,
+        phase: Phase,
+    ) -> Step<Option<(CanaryWebhook, String)>> {
+        let hooks = self.hooks(kind);
+        let answers = self.ask_hooks(kind, phase, &hooks)?;
+        Ok(hooks
+            .into_iter()
+            .zip(answers)
+            .find(|(_, (ok, _))| !ok)
+            .map(|(hook, (_, body))| (hook, body)))
+    }
+
+    /// Flagger's event and alert for a gate webhook that keeps the analysis waiting.
+    fn waiting_at_gate(&mut self, kind: WebhookType, hook: &CanaryWebhook, body: &str) {
+        let (waiting_for, code, alert) = match kind {
+            WebhookType::ConfirmRollout => (
+                "approval by confirm-rollout",
+                ReasonCode::WaitingForApproval,
+                "Canary is waiting for approval.",
+            ),
+            WebhookType::ConfirmTrafficIncrease => (
+                "approval by confirm-traffic-increase",
+                ReasonCode::TrafficIncreaseWaiting,
+                "Canary traffic increase is waiting for approval.",
+            ),
+            _ => (
+                "promotion approval by confirm-promotion",
+                ReasonCode::PromotionWaiting,
+                "Canary promotion is waiting for approval.",
+            ),
+        };
+        let msg = format!(
+            "Halt {} advancement: waiting for {waiting_for} webhook {}{}",
+            self.who(),
+            hook.name,
+            colon(body)
+        );
+        self.event(EventType::Warning, code, msg);
+        if !hook.mute_alert.unwrap_or(false) {
+            self.alert(Severity::Warn, code, vec![], alert.to_string());
+        }
     }
 
     fn promote(&mut self) {
