@@ -1,6 +1,7 @@
 //! `/mutate` and `/validate` over TLS as `serin webhook --standalone` serves them, without the CLI
 //! around it: for profiling the server (perf, CPU time per review) while the workspace binary is
 //! being rebuilt. `cargo run --release -p serin-webhook --example serve -- CERT KEY PORT`
+//! (SERVE_WORKER_THREADS=N sets the tokio worker threads; default: one per core, as `serin`).
 
 use std::sync::Arc;
 
@@ -18,10 +19,11 @@ fn main() {
     };
     let port: u16 = port.parse().expect("PORT: a TCP port number");
     let cert = ReloadingCert::from_files(cert.as_ref(), key.as_ref()).expect("certificate");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Ok(threads) = std::env::var("SERVE_WORKER_THREADS") {
+        runtime.worker_threads(threads.parse().expect("SERVE_WORKER_THREADS: a count"));
+    }
+    let runtime = runtime.enable_all().build().expect("runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await

@@ -14,6 +14,8 @@ pub const SUPPORTED_API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission
 pub enum ReviewError {
     #[error("request body is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("request body is not valid JSON: it is not UTF-8 text ({0})")]
+    Utf8(#[from] std::str::Utf8Error),
     #[error(
         "apiVersion {0:?} is not supported: send an AdmissionReview of admission.k8s.io/v1 (set admissionReviewVersions: [\"v1\"] in the webhook configuration)"
     )]
@@ -200,7 +202,9 @@ pub struct Review<Old = Value, Obj = Value> {
 impl<Old: serde::de::DeserializeOwned, Obj: serde::de::DeserializeOwned> Review<Old, Obj> {
     /// Parses and checks an AdmissionReview body.
     pub fn parse(body: &[u8]) -> Result<Review<Old, Obj>, ReviewError> {
-        let envelope: Envelope<Old, Obj> = serde_json::from_slice(body)?;
+        // One UTF-8 check of the whole body up front lets serde_json take every string as
+        // already checked, instead of checking each one as it is read.
+        let envelope: Envelope<Old, Obj> = serde_json::from_str(std::str::from_utf8(body)?)?;
         if !SUPPORTED_API_VERSIONS.contains(&envelope.api_version.as_str()) {
             return Err(ReviewError::ApiVersion(envelope.api_version));
         }
@@ -387,6 +391,15 @@ mod tests {
             let Workload(read) = serde_json::from_value(not_an_object).unwrap();
             assert_eq!(read, Value::Null);
         }
+    }
+
+    #[test]
+    fn body_that_is_not_utf8_is_refused() {
+        let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"UPDATE","name":"#.to_vec();
+        body.extend_from_slice(b"\"w\xffb\"}}");
+        let err = Review::<Value>::parse(&body).unwrap_err();
+        assert!(matches!(err, ReviewError::Utf8(_)), "{err}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 
     #[test]
