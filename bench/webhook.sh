@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput and tail latency of `serin webhook` /mutate over TLS keep-alive: hey POSTs a recorded
 # Deployment UPDATE review (a new image on a canary-managed Deployment, so every answer carries the
-# hold patch and a warning) with 50 connections for DURATION seconds (default 10).
+# hold patch and a warning) with 50 connections for DURATION seconds (default 10); then the same
+# with `serin loadtest` when it can drive HTTPS, side by side.
 # Goal on a 2-core machine: >= 15,000 reviews/s and p99 <= 2 ms.
 # Usage: bench/webhook.sh [DURATION_SECONDS]   (SERIN=path/to/serin skips the release build)
 set -euo pipefail
@@ -93,31 +94,57 @@ python3 -c 'import json,sys; r=json.loads(sys.argv[1])["response"]; assert r["al
 
 # hey 0.1.4 sends the URL's host:port as TLS SNI, which rustls rightly refuses (a hostname has no
 # port); -host sets the Host header and with it the SNI to a plain name. hey skips verification.
-hey -n 5000 -c 50 -host localhost -m POST -T application/json -D "$work/review.json" "$url/mutate" >/dev/null  # warm-up
-load_before=$(cut -d' ' -f1 /proc/loadavg)
+# `serin loadtest` takes hey's flags and prints hey's summary; it runs as a second row when it can
+# drive HTTPS POST (it needs the same -host).
+load=(-c 50 -host localhost -m POST -T application/json -D "$work/review.json")
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-server_cpu_before=$(cpu_ticks "$server")
-hey -c 50 -z "${DUR}s" -host localhost -m POST -T application/json -D "$work/review.json" "$url/mutate" >"$work/hey.txt"
+generators=(hey)
+if "$SERIN" loadtest -n 200 "${load[@]}" "$url/mutate" >"$work/probe.txt" 2>&1 && grep -q '\[200\]' "$work/probe.txt"; then
+  generators+=("serin loadtest")
+else
+  echo "bench/webhook.sh: serin loadtest cannot POST over HTTPS here, hey only: $(head -c 300 "$work/probe.txt")" >&2
+fi
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+for gen in "${generators[@]}"; do
+  if [[ $gen == hey ]]; then cmd=(hey); else cmd=("$SERIN" loadtest); fi
+  "${cmd[@]}" -n 5000 "${load[@]}" "$url/mutate" >/dev/null  # warm-up
+  before=$(cpu_ticks "$server")
+  "${cmd[@]}" -z "${DUR}s" "${load[@]}" "$url/mutate" >"$work/${gen// /-}.txt"
+  echo $(( $(cpu_ticks "$server") - before )) >"$work/${gen// /-}.cpu"
+done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
-server_cpu=$(( $(cpu_ticks "$server") - server_cpu_before ))
 
-python3 - "$work/hey.txt" "$(wc -c <"$work/review.json")" "$(nproc)" "$load_before" "$load_after" "$server_cpu" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$work" "$(wc -c <"$work/review.json")" "$(nproc)" "$load_before" "$load_after" "$(getconf CLK_TCK)" "${generators[@]}" <<'PY'
 import re, sys
-text = open(sys.argv[1]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p99 = float(re.search(r"99%+ in ([\d.]+) secs", text).group(1)) * 1000
-p50 = float(re.search(r"50%+ in ([\d.]+) secs", text).group(1)) * 1000
-codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", text))
-errors = re.search(r"Error distribution:(.*)", text, re.S)
-print(f"review: Deployment UPDATE, {sys.argv[2]} bytes; hey -c 50 over TLS keep-alive; {sys.argv[3]} cores; "
-      f"load average {sys.argv[4]} before, {sys.argv[5]} after (other work on the machine shares the cores)")
-print(f"status codes: {codes}" + ("; ERRORS:" + errors.group(1).strip() if errors else ""))
-print(f"{'':18}{'measured':>12}{'goal':>12}")
-print(f"{'reviews/s':18}{rps:>12,.0f}{'>= 15,000':>12}  {'ok' if rps >= 15000 else 'BELOW GOAL'}")
-print(f"{'p50 latency (ms)':18}{p50:>12.2f}{'':>12}")
-print(f"{'p99 latency (ms)':18}{p99:>12.2f}{'<= 2.00':>12}  {'ok' if p99 <= 2.0 else 'ABOVE GOAL'}")
-# CPU time is what the server itself costs, whatever else runs on the machine.
-total = sum(int(n) for n in codes.values())
-cpu_us = int(sys.argv[6]) / int(sys.argv[7]) * 1e6 / max(total, 1)
-print(f"{'server CPU/review':18}{cpu_us:>10.1f}us{'':>12}  (= {1e6 / cpu_us:,.0f} reviews/s per fully used core, TLS included)")
+work, size, cores, load_before, load_after, tck = sys.argv[1:7]
+gens = sys.argv[7:]
+rows = {}
+for gen in gens:
+    text = open(f"{work}/{gen.replace(' ', '-')}.txt").read()
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", text))
+    errors = re.search(r"Error distribution:(.*)", text, re.S)
+    total = sum(int(n) for n in codes.values())
+    # CPU time is what the server itself costs, whatever else runs on the machine.
+    cpu_us = int(open(f"{work}/{gen.replace(' ', '-')}.cpu").read()) / int(tck) * 1e6 / max(total, 1)
+    rows[gen] = dict(
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        p50=float(re.search(r"50%+ in ([\d.]+) secs", text).group(1)) * 1000,
+        p99=float(re.search(r"99%+ in ([\d.]+) secs", text).group(1)) * 1000,
+        cpu=cpu_us)
+    print(f"{gen}: status codes {codes}" + ("; ERRORS:" + errors.group(1).strip() if errors else ""))
+print(f"review: Deployment UPDATE, {size} bytes; -c 50 over TLS keep-alive; {cores} cores; "
+      f"load average {load_before} before, {load_after} after (other work on the machine shares the cores)")
+print(f"{'':20}" + "".join(f"{g:>16}" for g in gens) + f"{'goal':>12}")
+def line(label, key, fmt, goal="", ok=None):
+    cells = "".join(f"{format(rows[g][key], fmt):>16}" for g in gens)
+    verdict = ""
+    if ok:
+        verdict = "  " + ", ".join(f"{g}: {'ok' if ok(rows[g][key]) else 'MISSED'}" for g in gens)
+    print(f"{label:20}{cells}{goal:>12}{verdict}")
+line("reviews/s", "rps", ",.0f", ">= 15,000", lambda v: v >= 15000)
+line("p50 latency (ms)", "p50", ".2f")
+line("p99 latency (ms)", "p99", ".2f", "<= 2.00", lambda v: v <= 2.0)
+line("server CPU/review", "cpu", ".1f")
+print("(server CPU/review in us, TLS included: user+system time of the server / answers; "
+      f"{1e6 / rows[gens[0]]['cpu']:,.0f} reviews/s per fully used core under {gens[0]})")
 PY
