@@ -5,6 +5,7 @@ mod loadtest_support;
 use std::process::Command;
 
 use loadtest_support::{CountingServer, SERIN};
+use serin_testkit::support::{children_of, is_alive};
 
 fn loadtest(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(SERIN)
@@ -352,5 +353,32 @@ fn a_silent_target_times_out_per_request() {
     assert!(
         (1_000_000.0..1_500_000.0).contains(&p50),
         "latency up to the timeout: {out}"
+    );
+}
+
+#[test]
+fn the_worker_dies_with_a_killed_parent() {
+    let server = CountingServer::start();
+    let mut parent = Command::new(SERIN)
+        .args(["loadtest", "-z", "60s", "-c", "2", "-q", "20"])
+        .arg(server.url("/orphan"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let worker = loadtest_support::wait_for(
+        "the worker and its first requests",
+        std::time::Duration::from_secs(30),
+        || {
+            let w = children_of(parent.id(), "loadtest-worker");
+            (w.len() == 1 && server.count("/orphan") > 0).then(|| w[0])
+        },
+    );
+    // SIGKILL: no handler in the parent runs, only the closed stdin pipe tells the worker.
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    loadtest_support::wait_for(
+        "the orphaned worker to exit",
+        std::time::Duration::from_secs(10),
+        || (!is_alive(worker)).then_some(()),
     );
 }

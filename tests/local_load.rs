@@ -11,36 +11,11 @@ use std::time::{Duration, Instant};
 
 use local_support::*;
 use serde_json::Value;
+use serin_testkit::support::{children_of, is_alive};
 
-/// Pids of the `loadtest-worker` children of `parent` (from /proc).
+/// Pids of the `loadtest-worker` children of `parent`.
 fn workers_of(parent: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if is_worker(pid) && ppid(pid) == Some(parent) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid …`; comm may hold spaces, so split after its closing parenthesis.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn is_worker(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains("loadtest-worker"))
-        .unwrap_or(false)
+    children_of(parent, "loadtest-worker")
 }
 
 /// A `serin run` whose JSON lines are collected while the test watches its processes.
@@ -141,7 +116,7 @@ fn load_engine_drives_a_promotion_and_its_worker_stops_with_the_run() {
     // One worker process, and it is gone now that serin has exited.
     assert_eq!(seen.len(), 1, "worker pids {seen:?}");
     assert!(
-        !is_worker(seen[0]),
+        !is_alive(seen[0]),
         "loadtest-worker {} outlived serin run",
         seen[0]
     );
@@ -235,9 +210,6 @@ fn sigterm_ends_the_run_and_its_worker() {
     });
     let worker = worker.expect("no loadtest-worker seen");
     assert_eq!(code, 2, "{lines:?}");
-    assert!(
-        !is_worker(worker),
-        "loadtest-worker {worker} outlived serin"
-    );
+    assert!(!is_alive(worker), "loadtest-worker {worker} outlived serin");
     assert_eq!(of(&lines, "load")[0]["end"], "stopped", "{lines:?}");
 }

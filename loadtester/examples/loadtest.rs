@@ -13,9 +13,7 @@ fn main() -> ExitCode {
         args.remove(0);
     }
     if args.first().map(String::as_str) == Some(WORKER_SUBCOMMAND) {
-        return ExitCode::from(u8::from(!serin_loadtester::worker_main(
-            std::io::stdin().lock(),
-        )));
+        return ExitCode::from(u8::from(!serin_loadtester::worker_main()));
     }
     let command = match parse_hey_args(&args) {
         Ok(c) => c,

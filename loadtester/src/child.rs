@@ -46,10 +46,14 @@ pub async fn run_attack(
             exe: exe.display().to_string(),
             source,
         })?;
-    if let Some(mut stdin) = child.stdin.take() {
+    // The job is one line; stdin then stays open until this function returns, because the
+    // worker stops when it closes (so it dies with this process, however this process dies).
+    let mut stdin = child.stdin.take();
+    if let Some(stdin) = stdin.as_mut() {
         // A write error means the child died; its exit below says why.
         let _ = stdin.write_all(&job).await;
-        drop(stdin);
+        let _ = stdin.write_all(b"\n").await;
+        let _ = stdin.flush().await;
     }
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");

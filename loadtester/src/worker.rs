@@ -2,7 +2,7 @@
 //! logger are process-global. The job arrives as JSON on stdin (never argv, which goose could
 //! read); results leave as marked lines on stdout, since goose prints its own lines there.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ pub const PROGRESS: &str = "serin-loadtest-progress ";
 pub const RESULT: &str = "serin-loadtest-result ";
 /// Line prefix of a failure before or during the attack.
 pub const FAILURE: &str = "serin-loadtest-error ";
+
+/// Exit status of a worker whose parent closed its stdin (died) before the attack ended.
+pub const EXIT_ORPHANED: i32 = 3;
 
 /// What the worker sends back at the end.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -113,12 +116,15 @@ pub fn run_in_this_process(
     })
 }
 
-/// The hidden `serin loadtest-worker` subcommand: job on `input`, marked lines on stdout.
+/// The hidden `serin loadtest-worker` subcommand: the job as one JSON line on stdin, marked lines
+/// on stdout; the worker exits as soon as stdin closes.
 /// Returns false when the attack could not run (the reason is on stdout).
-pub fn worker_main(mut input: impl Read) -> bool {
+pub fn worker_main() -> bool {
+    let mut stdin = std::io::stdin();
     let mut job = String::new();
-    let spec: AttackSpec = match input
-        .read_to_string(&mut job)
+    let spec: AttackSpec = match stdin
+        .lock()
+        .read_line(&mut job)
         .map_err(|e| e.to_string())
         .and_then(|_| serde_json::from_str(&job).map_err(|e| e.to_string()))
     {
@@ -128,6 +134,13 @@ pub fn worker_main(mut input: impl Read) -> bool {
             return false;
         }
     };
+    // The parent keeps stdin open while it wants the attack; end of file means it is gone (even
+    // killed with SIGKILL, which no handler sees), and an orphaned attack must not go on.
+    std::thread::spawn(move || {
+        let mut rest = [0u8; 64];
+        while matches!(stdin.read(&mut rest), Ok(n) if n > 0) {}
+        std::process::exit(EXIT_ORPHANED);
+    });
     let progress =
         |snap: &Snapshot| emit(PROGRESS, &serde_json::to_string(snap).unwrap_or_default());
     match run_in_this_process(&spec, progress) {

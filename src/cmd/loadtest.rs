@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The hidden `serin loadtest-worker`: one attack, job on stdin (see `serin_loadtester::worker`).
 pub fn run_worker() -> anyhow::Result<ExitCode> {
-    Ok(if worker_main(std::io::stdin().lock()) {
+    Ok(if worker_main() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
