@@ -213,3 +213,40 @@ fn sigterm_ends_the_run_and_its_worker() {
     assert!(!is_alive(worker), "loadtest-worker {worker} outlived serin");
     assert_eq!(of(&lines, "load")[0]["end"], "stopped", "{lines:?}");
 }
+
+#[test]
+fn sigkill_of_serin_takes_its_worker_and_apps_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = canary_file(dir.path(), "1m", 2, 20, 60);
+    let run = Watched::start(&run_args(&canary, "embedded", 0.0, "hey -q 20 -c 1"));
+    let mut children = Vec::new();
+    let (code, _) = run.wait(Duration::from_secs(60), |pid| {
+        if children.is_empty() {
+            let workers = workers_of(pid);
+            let apps = children_of(pid, "demo-app");
+            if workers.len() == 1 && apps.len() == 2 {
+                children = [workers, apps].concat();
+                // No handler runs on SIGKILL: only the kernel and the closed pipe can stop them.
+                let sent = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+            }
+        }
+    });
+    assert_eq!(code, -1, "killed by a signal");
+    assert_eq!(children.len(), 3, "the worker and both demo apps were seen");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children.iter().any(|&c| is_alive(c)) {
+        assert!(
+            Instant::now() < deadline,
+            "outlived serin: {:?}",
+            children
+                .iter()
+                .filter(|&&c| is_alive(c))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

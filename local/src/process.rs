@@ -69,17 +69,18 @@ impl Service {
         args: &[String],
         port: u16,
     ) -> Result<Self, ProcessError> {
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| ProcessError::Command {
-                flag: flag.into(),
-                reason: format!("cannot start {program:?}: {e}"),
-            })?;
+            .kill_on_drop(true);
+        die_with_parent(&mut command);
+        let child = command.spawn().map_err(|e| ProcessError::Command {
+            flag: flag.into(),
+            reason: format!("cannot start {program:?}: {e}"),
+        })?;
         Ok(Self {
             what: what.into(),
             url: format!("http://127.0.0.1:{port}"),
@@ -152,3 +153,28 @@ pub async fn wait_url(what: &str, url: &str, within: Duration) -> Result<(), Pro
         }
     }
 }
+
+/// Asks Linux to SIGKILL the child when serin dies, even by SIGKILL (no handler of ours runs
+/// then, so `kill_on_drop` cannot). The signal follows the thread that spawned the child; serin
+/// spawns from the runtime's worker threads, which live as long as serin.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    let serin = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe, nothing allocates, and only the child
+    // being set up is touched.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // serin died between fork and prctl: the signal will never come.
+            if libc::getppid() as u32 != serin {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
