@@ -1,5 +1,5 @@
-//! serin's admission server. `/mutate` keeps the hold invariant on canary-managed Deployments
-//! (DESIGN.md, "hold, don't clone"); `/validate` checks Canary, MetricTemplate and AlertProvider
+//! serin's admission server. `/mutate` keeps the hold invariant on canary-managed Deployments,
+//! DaemonSets and StatefulSets (DESIGN.md, "hold, don't clone"); `/validate` checks Canary, MetricTemplate and AlertProvider
 //! with the `api` validation and refuses a second Canary on one workload. Served over TLS with a
 //! certificate that is reloaded when its files change, or made at start (`--self-signed`).
 
