@@ -12,14 +12,18 @@ fn nginx_healthy_canary_is_promoted() {
     require("nginx", "apt-get install nginx");
     let dir = tempfile::tempdir().unwrap();
     let canary = canary_file(dir.path(), "2s", 2, 20, 60);
-    let out = run(
-        &run_args(&canary, "nginx", 0.0, "hey -c 2 -q 50"),
-        Duration::from_secs(120),
-    );
+    let args = run_args(&canary, "nginx", 0.0, "hey -c 2 -q 50");
+    let out = run(&args, Duration::from_secs(120));
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(out.done()["result"], "promoted");
     assert_eq!(out.failed_check_events(), 0, "{}", out.stdout);
     out.assert_shares(100);
+    // nginx stopped with its workers: nothing serves the router's address any more.
+    let listen = &args[args.iter().position(|a| a == "--listen").unwrap() + 1];
+    assert!(
+        std::net::TcpStream::connect(listen).is_err(),
+        "an nginx process outlived serin run on {listen}"
+    );
 }
 
 #[test]

@@ -76,7 +76,7 @@ impl Service {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        die_with_parent(&mut command);
+        die_with_parent(&mut command, libc::SIGKILL);
         let child = command.spawn().map_err(|e| ProcessError::Command {
             flag: flag.into(),
             reason: format!("cannot start {program:?}: {e}"),
@@ -154,17 +154,17 @@ pub async fn wait_url(what: &str, url: &str, within: Duration) -> Result<(), Pro
     }
 }
 
-/// Asks Linux to SIGKILL the child when serin dies, even by SIGKILL (no handler of ours runs
-/// then, so `kill_on_drop` cannot). The signal follows the thread that spawned the child; serin
-/// spawns from the runtime's worker threads, which live as long as serin.
+/// Asks Linux to send `signal` to the child when serin dies, even by SIGKILL (no handler of ours
+/// runs then, so `kill_on_drop` cannot). The signal follows the thread that spawned the child;
+/// serin spawns from the runtime's worker threads, which live as long as serin.
 #[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut Command) {
+pub(crate) fn die_with_parent(command: &mut Command, signal: libc::c_int) {
     let serin = std::process::id();
     // SAFETY: prctl and getppid are async-signal-safe, nothing allocates, and only the child
     // being set up is touched.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
             // serin died between fork and prctl: the signal will never come.
@@ -177,4 +177,4 @@ fn die_with_parent(command: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_: &mut Command) {}
+pub(crate) fn die_with_parent(_: &mut Command, _: i32) {}

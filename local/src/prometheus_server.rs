@@ -45,15 +45,21 @@ impl PrometheusServer {
             source,
         })?;
         let port = free_port().map_err(|e| RouterError::Process(e.to_string()))?;
-        let mut child = Command::new("prometheus")
+        let mut command = Command::new("prometheus");
+        command
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        crate::process::die_with_parent(&mut command, libc::SIGKILL);
+        let mut child = command
             .spawn()
             .map_err(|e| {
                 RouterError::Process(format!(

