@@ -156,8 +156,8 @@ struct Data {
     result: serde_json::Value,
 }
 
-/// Interprets a `/api/v1/query` answer (exposed for tests of edge cases).
-pub fn parse_answer(status: u16, body: &str, query: &str) -> Result<f64, QueryError> {
+/// The `data` of a successful `/api/v1/query` answer; Prometheus' own error otherwise.
+fn success_data(status: u16, body: &str, query: &str) -> Result<Data, QueryError> {
     let answer: Answer = serde_json::from_str(body).map_err(|_| {
         let snippet: String = body.chars().take(200).collect();
         QueryError::Error(format!(
@@ -174,6 +174,12 @@ pub fn parse_answer(status: u16, body: &str, query: &str) -> Result<f64, QueryEr
     let data = answer
         .data
         .ok_or_else(|| QueryError::Error("prometheus answer has no data".into()))?;
+    Ok(data)
+}
+
+/// Interprets a `/api/v1/query` answer (exposed for tests of edge cases).
+pub fn parse_answer(status: u16, body: &str, query: &str) -> Result<f64, QueryError> {
+    let data = success_data(status, body, query)?;
     let value = match data.result_type.as_str() {
         "scalar" => sample_value(&data.result)?,
         "vector" => {
@@ -215,22 +221,7 @@ pub fn parse_answer(status: u16, body: &str, query: &str) -> Result<f64, QueryEr
 
 /// Interprets an answer to a `sum by (le) (…)` query: (le, value) per series, sorted by `le`.
 pub fn parse_buckets(status: u16, body: &str, query: &str) -> Result<Vec<(f64, f64)>, QueryError> {
-    let answer: Answer = serde_json::from_str(body).map_err(|_| {
-        let snippet: String = body.chars().take(200).collect();
-        QueryError::Error(format!(
-            "prometheus answered HTTP {status} with a body that is not its API JSON: {snippet:?}"
-        ))
-    })?;
-    if answer.status != "success" {
-        return Err(QueryError::Error(format!(
-            "prometheus query failed (HTTP {status}, {}): {}; query: {query}",
-            answer.error_type.unwrap_or_default(),
-            answer.error.unwrap_or_default()
-        )));
-    }
-    let data = answer
-        .data
-        .ok_or_else(|| QueryError::Error("prometheus answer has no data".into()))?;
+    let data = success_data(status, body, query)?;
     if data.result_type != "vector" {
         return Err(QueryError::Error(format!(
             "query returned a {}, expected histogram buckets (sum by (le) (…)): {query}",
