@@ -2,10 +2,12 @@
 # Throughput and tail latency of `serin webhook` /mutate over TLS keep-alive: hey POSTs a recorded
 # Deployment UPDATE review (a new image on a canary-managed Deployment, so every answer carries the
 # hold patch and a warning) with 50 connections for DURATION seconds (default 10); then the same
-# with `serin loadtest` when it can drive HTTPS, side by side.
+# with `serin loadtest` when it can drive HTTPS; and, as the floor of this machine, `serin loadtest`
+# against nginx (when installed) answering the same bytes as a constant over the same TLS: what
+# any server would measure here with the client sharing its cores. All side by side, one run.
 # Goal on a 2-core machine: >= 15,000 reviews/s and p99 <= 2 ms.
 # Usage: bench/webhook.sh [DURATION_SECONDS]   (SERIN=path/to/serin skips the release build;
-#        SERIN_WEBHOOK_THREADS=N serves with N worker threads, default one per core)
+#        SERIN_WEBHOOK_THREADS=N serves with N threads, default one per core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
@@ -19,7 +21,12 @@ fi
 
 work=$(mktemp -d)
 server=""
-cleanup() { [[ -n "$server" ]] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+nginx_pid=""
+cleanup() {
+  [[ -n "$server" ]] && kill "$server" 2>/dev/null
+  [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
@@ -101,54 +108,106 @@ python3 -c 'import json,sys; r=json.loads(sys.argv[1])["response"]; assert r["al
 # `serin loadtest` takes hey's flags and prints hey's summary; it runs as a second row when it can
 # drive HTTPS POST (it needs the same -host).
 load=(-c 50 -host localhost -m POST -T application/json -D "$work/review.json")
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-generators=(hey)
+# CPU ticks of a process and its children (nginx's workers).
+cpu_ticks() {
+  local p total=0
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+  done
+  echo "$total"
+}
+rows=(hey)
 if "$SERIN" loadtest -n 200 "${load[@]}" "$url/mutate" >"$work/probe.txt" 2>&1 && grep -q '\[200\]' "$work/probe.txt"; then
-  generators+=("serin loadtest")
+  rows+=(loadtest)
 else
   echo "bench/webhook.sh: serin loadtest cannot POST over HTTPS here, hey only: $(head -c 300 "$work/probe.txt")" >&2
 fi
+
+# nginx answers every POST with the bytes serin answered, from memory (`return`), over TLS with
+# the same certificate and one worker per core: the transport alone, no work per review.
+nginx_bin=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+if [[ " ${rows[*]} " == *" loadtest "* && -n "$nginx_bin" && "$answer" != *"'"* && "$answer" != *'$'* ]]; then
+  nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+error_log $work/nginx/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  client_body_buffer_size 64k;
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $work/tls.crt;
+    ssl_certificate_key $work/tls.key;
+    keepalive_requests 1000000000;
+    default_type application/json;
+    location / { return 200 '$answer'; }
+  }
+}
+EOF
+  "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/start.log" &
+  nginx_pid=$!
+  for _ in $(seq 50); do curl -sfk -o /dev/null -X POST "https://127.0.0.1:$nginx_port/mutate" && break; sleep 0.1; done
+  if curl -sfk -o /dev/null -X POST "https://127.0.0.1:$nginx_port/mutate"; then
+    rows+=(nginx)
+  else
+    echo "bench/webhook.sh: nginx did not start, no floor row: $(cat "$work/nginx/start.log" "$work/nginx/error.log" 2>/dev/null | head -c 300)" >&2
+  fi
+fi
+
 load_before=$(cut -d' ' -f1 /proc/loadavg)
-for gen in "${generators[@]}"; do
-  if [[ $gen == hey ]]; then cmd=(hey); else cmd=("$SERIN" loadtest); fi
-  "${cmd[@]}" -n 5000 "${load[@]}" "$url/mutate" >/dev/null  # warm-up
-  before=$(cpu_ticks "$server")
-  "${cmd[@]}" -z "${DUR}s" "${load[@]}" "$url/mutate" >"$work/${gen// /-}.txt"
-  echo $(( $(cpu_ticks "$server") - before )) >"$work/${gen// /-}.cpu"
+for row in "${rows[@]}"; do
+  case $row in
+    hey) cmd=(hey); target="$url/mutate"; pid=$server ;;
+    loadtest) cmd=("$SERIN" loadtest); target="$url/mutate"; pid=$server ;;
+    nginx) cmd=("$SERIN" loadtest); target="https://127.0.0.1:$nginx_port/mutate"; pid=$nginx_pid ;;
+  esac
+  "${cmd[@]}" -n 5000 "${load[@]}" "$target" >/dev/null  # warm-up
+  before=$(cpu_ticks "$pid")
+  "${cmd[@]}" -z "${DUR}s" "${load[@]}" "$target" >"$work/$row.txt"
+  echo $(( $(cpu_ticks "$pid") - before )) >"$work/$row.cpu"
 done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
-python3 - "$work" "$(wc -c <"$work/review.json")" "$(nproc)" "$load_before" "$load_after" "$(getconf CLK_TCK)" "${threads:-$(nproc)}" "${generators[@]}" <<'PY'
+python3 - "$work" "$(wc -c <"$work/review.json")" "$(nproc)" "$load_before" "$load_after" "$(getconf CLK_TCK)" "${threads:-$(nproc)}" "${rows[@]}" <<'PY'
 import re, sys
 work, size, cores, load_before, load_after, tck, threads = sys.argv[1:8]
-gens = sys.argv[8:]
+names = {"hey": "hey->serin", "loadtest": "loadtest->serin", "nginx": "loadtest->nginx"}
+order = sys.argv[8:]
 rows = {}
-for gen in gens:
-    text = open(f"{work}/{gen.replace(' ', '-')}.txt").read()
+for row in order:
+    text = open(f"{work}/{row}.txt").read()
     codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", text))
     errors = re.search(r"Error distribution:(.*)", text, re.S)
     total = sum(int(n) for n in codes.values())
     # CPU time is what the server itself costs, whatever else runs on the machine.
-    cpu_us = int(open(f"{work}/{gen.replace(' ', '-')}.cpu").read()) / int(tck) * 1e6 / max(total, 1)
-    rows[gen] = dict(
+    cpu_us = int(open(f"{work}/{row}.cpu").read()) / int(tck) * 1e6 / max(total, 1)
+    rows[row] = dict(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
         p50=float(re.search(r"50%+ in ([\d.]+) secs", text).group(1)) * 1000,
         p99=float(re.search(r"99%+ in ([\d.]+) secs", text).group(1)) * 1000,
         cpu=cpu_us)
-    print(f"{gen}: status codes {codes}" + ("; ERRORS:" + errors.group(1).strip() if errors else ""))
-print(f"review: Deployment UPDATE, {size} bytes; -c 50 over TLS keep-alive; {cores} cores, server on {threads} worker thread(s); "
+    print(f"{names[row]}: status codes {codes}" + ("; ERRORS:" + errors.group(1).strip() if errors else ""))
+print(f"review: Deployment UPDATE, {size} bytes; -c 50 over TLS keep-alive; {cores} cores, serin on {threads} thread(s); "
       f"load average {load_before} before, {load_after} after (other work on the machine shares the cores)")
-print(f"{'':20}" + "".join(f"{g:>16}" for g in gens) + f"{'goal':>12}")
+print(f"{'':20}" + "".join(f"{names[r]:>17}" for r in order) + f"{'goal':>12}")
+serin_rows = [r for r in order if r != "nginx"]
 def line(label, key, fmt, goal="", ok=None):
-    cells = "".join(f"{format(rows[g][key], fmt):>16}" for g in gens)
+    cells = "".join(f"{format(rows[r][key], fmt):>17}" for r in order)
     verdict = ""
     if ok:
-        verdict = "  " + ", ".join(f"{g}: {'ok' if ok(rows[g][key]) else 'MISSED'}" for g in gens)
+        verdict = "  " + ", ".join(f"{names[r]}: {'ok' if ok(rows[r][key]) else 'MISSED'}" for r in serin_rows)
     print(f"{label:20}{cells}{goal:>12}{verdict}")
 line("reviews/s", "rps", ",.0f", ">= 15,000", lambda v: v >= 15000)
 line("p50 latency (ms)", "p50", ".2f")
 line("p99 latency (ms)", "p99", ".2f", "<= 2.00", lambda v: v <= 2.0)
 line("server CPU/review", "cpu", ".1f")
-print("(server CPU/review in us, TLS included: user+system time of the server / answers; "
-      f"{1e6 / rows[gens[0]]['cpu']:,.0f} reviews/s per fully used core under {gens[0]})")
+print("(server CPU/review in us, TLS included: user+system time of the server, nginx's workers included, / answers)")
+if "nginx" in rows:
+    print("loadtest->nginx: nginx answering the same bytes as a constant (no work per review) with the same "
+          "client on the same cores: the floor any server meets on this machine.")
 PY

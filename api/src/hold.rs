@@ -21,7 +21,10 @@
 use serde_json::{Value, json};
 
 use crate::hash::workload_template_hash;
+
+mod view;
 use crate::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION, UPDATE_STRATEGY_ANNOTATION};
+pub use view::WorkloadView;
 
 /// The StatefulSet partition of a hold: the int32 maximum, above every ordinal.
 pub const HOLD_PARTITION: i64 = i32::MAX as i64;
@@ -178,24 +181,69 @@ impl Decision {
     }
 }
 
+/// What the decision reads of a workload, however it was read: from a `Value` ([`Facts::of`]),
+/// or borrowed from an AdmissionReview's text by the webhook.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Facts<'a> {
+    /// `metadata.labels["serin.dev/canary"]`, when it is a string.
+    pub canary: Option<&'a str>,
+    /// `metadata.annotations["serin.dev/stable-hash"]`, when it is a string.
+    pub stable_hash: Option<&'a str>,
+    /// `metadata.annotations["serin.dev/update-strategy"]`, when it is a string.
+    pub saved_strategy: Option<&'a str>,
+    /// `spec.paused` is `true`.
+    pub paused: bool,
+    /// `spec.updateStrategy`, when the member is there (`null` included).
+    pub strategy: Option<&'a Value>,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of a workload given as JSON.
+    pub fn of(workload: &'a Value) -> Facts<'a> {
+        let metadata = |member: &str, key: &str| {
+            workload
+                .get("metadata")
+                .and_then(|m| m.get(member))
+                .and_then(|map| map.get(key))
+                .and_then(Value::as_str)
+        };
+        let spec = |member: &str| workload.get("spec").and_then(|spec| spec.get(member));
+        Facts {
+            canary: metadata("labels", CANARY_LABEL),
+            stable_hash: metadata("annotations", STABLE_HASH_ANNOTATION),
+            saved_strategy: metadata("annotations", UPDATE_STRATEGY_ANNOTATION),
+            paused: spec("paused").and_then(Value::as_bool).unwrap_or(false),
+            strategy: spec("updateStrategy"),
+        }
+    }
+}
+
 /// Decides the hold for a workload of `kind` given as JSON. `namespace` and `name` name it in
 /// the warning (the request's, when the object lacks them, e.g. `generateName` on CREATE).
 pub fn decide(kind: Kind, workload: &Value, namespace: &str, name: &str) -> Decision {
-    let Some(canary) = workload
-        .pointer("/metadata/labels")
-        .and_then(|labels| labels.get(CANARY_LABEL))
-        .and_then(Value::as_str)
-    else {
+    decide_facts(
+        kind,
+        &Facts::of(workload),
+        || workload_template_hash(workload),
+        namespace,
+        name,
+    )
+}
+
+/// [`decide`] from the facts of a workload; `revision` gives the hash of its pod template and
+/// is called only for a labelled workload.
+pub fn decide_facts(
+    kind: Kind,
+    facts: &Facts,
+    revision: impl FnOnce() -> String,
+    namespace: &str,
+    name: &str,
+) -> Decision {
+    let Some(canary) = facts.canary else {
         return Decision::untouched(State::Unmanaged);
     };
-    let annotation = |key: &str| {
-        workload
-            .pointer("/metadata/annotations")
-            .and_then(|annotations| annotations.get(key))
-            .and_then(Value::as_str)
-    };
-    let stable = annotation(STABLE_HASH_ANNOTATION);
-    let revision = workload_template_hash(workload);
+    let stable = facts.stable_hash;
+    let revision = revision();
     let held = stable.is_some_and(|stable| stable != revision);
     // Built only when there is something to say: most reviews of a held kind need no warning.
     let who = kind.lower();
@@ -212,10 +260,7 @@ pub fn decide(kind: Kind, workload: &Value, namespace: &str, name: &str) -> Deci
     };
 
     if kind == Kind::Deployment {
-        let paused = workload
-            .pointer(PAUSED_PATH)
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let paused = facts.paused;
         let mut ops = Vec::new();
         if paused != held {
             // `add` replaces an existing member too (RFC 6902 §4.1), so one op covers both cases.
@@ -237,9 +282,9 @@ pub fn decide(kind: Kind, workload: &Value, namespace: &str, name: &str) -> Deci
         };
     }
 
-    let strategy = workload.pointer(STRATEGY_PATH);
+    let strategy = facts.strategy;
     let holding = kind.is_hold_strategy(strategy);
-    let saved = annotation(UPDATE_STRATEGY_ANNOTATION);
+    let saved = facts.saved_strategy;
     let user_strategy = || Value::String(strategy.unwrap_or(&Value::Null).to_string());
     if held {
         let mut ops = Vec::new();

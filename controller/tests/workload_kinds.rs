@@ -65,6 +65,7 @@ async fn start_with_webhook() -> (ApiServer, Client) {
         listener,
         cert.server_config().unwrap(),
         app,
+        2,
     ));
     server.set_service_address(&format!("{SERVICE}.{WEBHOOK_NS}"), addr);
     spawn_controller(

@@ -46,8 +46,9 @@ pub struct Args {
     /// How often the certificate files are checked for changes.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     cert_check_interval: Duration,
-    /// Threads answering reviews (default: one per core). One thread answers ~15,000 Deployment
-    /// reviews/s and costs less CPU per review than several that share a few cores with others.
+    /// Threads answering reviews (default: one per core). Each serves the connections handed to
+    /// it from handshake to close; accepting, the Canary watch and certificate reloads run on
+    /// one more thread of their own.
     #[arg(long, env = "SERIN_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
@@ -75,11 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "no serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed --service NAME.NAMESPACE"
         );
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.worker_threads {
-        runtime.worker_threads(threads.into());
-    }
-    runtime
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
@@ -140,6 +137,10 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let threads = args.worker_threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
     let addr = SocketAddr::new(args.address, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -150,7 +151,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         listener.local_addr()?
     );
     tokio::select! {
-        result = serin_webhook::serve_tls(listener, cert.server_config()?, app) => {
+        result = serin_webhook::serve_tls(listener, cert.server_config()?, app, threads) => {
             result.context("serving failed")?;
         }
         _ = tokio::signal::ctrl_c() => eprintln!("serin webhook: interrupted, stopping"),

@@ -1,7 +1,7 @@
 //! `/mutate` and `/validate` over TLS as `serin webhook --standalone` serves them, without the CLI
 //! around it: for profiling the server (perf, CPU time per review) while the workspace binary is
 //! being rebuilt. `cargo run --release -p serin-webhook --example serve -- CERT KEY PORT`
-//! (SERVE_WORKER_THREADS=N sets the tokio worker threads; default: one per core, as `serin`).
+//! (SERVE_WORKER_THREADS=N sets the connection threads; default: one per core, as `serin`).
 
 use std::sync::Arc;
 
@@ -19,17 +19,20 @@ fn main() {
     };
     let port: u16 = port.parse().expect("PORT: a TCP port number");
     let cert = ReloadingCert::from_files(cert.as_ref(), key.as_ref()).expect("certificate");
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Ok(threads) = std::env::var("SERVE_WORKER_THREADS") {
-        runtime.worker_threads(threads.parse().expect("SERVE_WORKER_THREADS: a count"));
-    }
-    let runtime = runtime.enable_all().build().expect("runtime");
+    let threads = std::env::var("SERVE_WORKER_THREADS").map_or_else(
+        |_| std::thread::available_parallelism().map_or(1, usize::from),
+        |threads| threads.parse().expect("SERVE_WORKER_THREADS: a count"),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("listen");
         let app = serin_webhook::router(AppState::new(Arc::new(MemoryCanaryIndex::new())));
-        serin_webhook::serve_tls(listener, cert.server_config().expect("tls"), app)
+        serin_webhook::serve_tls(listener, cert.server_config().expect("tls"), app, threads)
             .await
             .expect("serve");
     });

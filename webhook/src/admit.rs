@@ -36,8 +36,9 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     {
         return Verdict::allow();
     }
-    let namespace = namespace_of(request, object);
-    let name = name_of(request, object);
+    let str_at = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let namespace = namespace_of(request, str_at("/metadata/namespace"));
+    let name = name_of(request, str_at("/metadata/name"));
 
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -99,29 +100,27 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     verdict
 }
 
+/// The namespace of the object under review: the request's, else the object's own, else
+/// `default`.
 pub(crate) fn namespace_of<'a, Old, Obj>(
     request: &'a AdmissionRequest<Old, Obj>,
-    object: &'a Value,
+    object_namespace: Option<&'a str>,
 ) -> &'a str {
     request
         .namespace
         .as_deref()
         .filter(|n| !n.is_empty())
-        .or_else(|| {
-            object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-        })
+        .or(object_namespace)
         .unwrap_or("default")
 }
 
+/// The name of the object under review: its own, else the request's (`generateName` on CREATE
+/// leaves the object without one).
 pub(crate) fn name_of<'a, Old, Obj>(
     request: &'a AdmissionRequest<Old, Obj>,
-    object: &'a Value,
+    object_name: Option<&'a str>,
 ) -> &'a str {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
+    object_name
         .filter(|n| !n.is_empty())
         .or(request.name.as_deref())
         .unwrap_or("")

@@ -5,8 +5,7 @@
 //! with the controller's fallback hold, is `serin_api::hold`). Pure: one workload in, the patch
 //! and warning out.
 
-use serde_json::Value;
-use serin_api::hold::{Kind, decide};
+use serin_api::hold::{Kind, WorkloadView, decide_facts};
 
 use crate::review::{PatchOp, Verdict};
 
@@ -16,13 +15,19 @@ pub const HELD_KINDS: &[&str] = &["Deployment", "DaemonSet", "StatefulSet"];
 /// Decides the response for a workload being created or updated; its `kind` says how it is
 /// held (an object without one is taken for a Deployment). `namespace` and `name` come from the
 /// request when the object lacks them (e.g. `generateName` on CREATE).
-pub fn hold(workload: &Value, namespace: &str, name: &str) -> Verdict {
+pub fn hold(workload: &WorkloadView, namespace: &str, name: &str) -> Verdict {
     let kind = workload
-        .get("kind")
-        .and_then(Value::as_str)
+        .kind
+        .as_deref()
         .and_then(Kind::from_name)
         .unwrap_or(Kind::Deployment);
-    let decision = decide(kind, workload, namespace, name);
+    let decision = decide_facts(
+        kind,
+        &workload.facts(),
+        || workload.revision(),
+        namespace,
+        name,
+    );
     let mut verdict = Verdict::allow();
     verdict.patch = decision
         .ops
@@ -37,12 +42,21 @@ pub fn hold(workload: &Value, namespace: &str, name: &str) -> Verdict {
     verdict
 }
 
+/// [`hold`] of a workload given as a `Value`, read the way `/mutate` reads it: from its text.
+#[cfg(test)]
+pub(crate) fn hold_value(workload: &serde_json::Value, namespace: &str, name: &str) -> Verdict {
+    let text = workload.to_string();
+    let view: WorkloadView = serde_json::from_str(&text).expect("a Value's text is JSON");
+    hold(&view, namespace, name)
+}
+
 #[cfg(test)]
 mod strategy_tests;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
     use serin_api::hash::template_hash;
     use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
@@ -78,7 +92,7 @@ mod tests {
 
     #[test]
     fn new_image_is_held_with_a_warning() {
-        let v = hold(&deployment("web:2", Some("web:1"), None), "prod", "web");
+        let v = hold_value(&deployment("web:2", Some("web:1"), None), "prod", "web");
         assert!(v.allowed);
         assert_eq!(v.patch, paused_patch(true));
         assert_eq!(v.warnings.len(), 1);
@@ -94,7 +108,7 @@ mod tests {
 
     #[test]
     fn already_held_needs_no_patch_but_still_warns() {
-        let v = hold(
+        let v = hold_value(
             &deployment("web:2", Some("web:1"), Some(true)),
             "prod",
             "web",
@@ -105,15 +119,15 @@ mod tests {
 
     #[test]
     fn stable_template_runs_and_is_unpaused() {
-        let v = hold(
+        let v = hold_value(
             &deployment("web:1", Some("web:1"), Some(true)),
             "prod",
             "web",
         );
         assert_eq!(v.patch, paused_patch(false));
-        let v = hold(&deployment("web:1", Some("web:1"), None), "prod", "web");
+        let v = hold_value(&deployment("web:1", Some("web:1"), None), "prod", "web");
         assert!(v.patch.is_empty() && v.warnings.is_empty());
-        let v = hold(
+        let v = hold_value(
             &deployment("web:1", Some("web:1"), Some(false)),
             "prod",
             "web",
@@ -123,7 +137,7 @@ mod tests {
 
     #[test]
     fn no_stable_hash_means_no_hold() {
-        let v = hold(&deployment("web:2", None, None), "prod", "web");
+        let v = hold_value(&deployment("web:2", None, None), "prod", "web");
         assert!(v.patch.is_empty() && v.warnings.is_empty());
     }
 
@@ -131,13 +145,13 @@ mod tests {
     fn unlabelled_deployment_is_untouched() {
         let mut d = deployment("web:2", Some("web:1"), None);
         d["metadata"]["labels"] = json!({"app": "web"});
-        assert_eq!(hold(&d, "prod", "web"), Verdict::allow());
+        assert_eq!(hold_value(&d, "prod", "web"), Verdict::allow());
     }
 
     #[test]
     fn non_string_label_or_annotation_does_not_hold() {
         let mut d = deployment("web:2", Some("web:1"), None);
         d["metadata"]["labels"][CANARY_LABEL] = json!(3);
-        assert_eq!(hold(&d, "prod", "web"), Verdict::allow());
+        assert_eq!(hold_value(&d, "prod", "web"), Verdict::allow());
     }
 }

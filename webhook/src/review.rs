@@ -77,8 +77,8 @@ impl Operation {
 
 /// The part of `request` the webhook reads. `Old` is how `oldObject` is read: `Value`, or
 /// `serde::de::IgnoredAny` where it is not needed (`/mutate`), which skips it without building it.
-/// `Obj` is how `object` is read: `Value`, or [`Workload`] (`/mutate`), which leaves out what no
-/// hold decision reads.
+/// `Obj` is how `object` is read: `Value`, or `serin_api::hold::WorkloadView` (`/mutate`), which
+/// borrows from the body only what the hold decision reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[serde(bound(deserialize = "Old: Deserialize<'de>, Obj: Deserialize<'de>"))]
@@ -100,98 +100,6 @@ pub struct AdmissionRequest<Old = Value, Obj = Value> {
     pub old_object: Option<Old>,
 }
 
-/// A workload (`object` of a `/mutate` review) as JSON without `status` and
-/// `metadata.managedFields`: the hold decision reads neither, and they are a large share of what
-/// kube-apiserver sends (managedFields often outweighs the spec), so they are skipped instead of
-/// built into a tree on every review. Anything but an object reads as `null`: it has no labels, so
-/// it is allowed untouched either way.
-#[derive(Debug, Default, PartialEq)]
-pub struct Workload(pub Value);
-
-impl<'de> Deserialize<'de> for Workload {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        const SKIP: &[(&str, Skip)] = &[
-            ("status", Skip::Whole),
-            ("metadata", Skip::Members(&[("managedFields", Skip::Whole)])),
-        ];
-        deserializer.deserialize_any(Trimmed(SKIP)).map(Workload)
-    }
-}
-
-/// What [`Trimmed`] leaves out of a member.
-enum Skip {
-    /// The whole member.
-    Whole,
-    /// Some of its members (when it is an object).
-    Members(&'static [(&'static str, Skip)]),
-}
-
-/// Reads a JSON object into a `Value`, leaving out the members its table names.
-struct Trimmed(&'static [(&'static str, Skip)]);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Trimmed {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Trimmed {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = serde_json::Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            match self.0.iter().find(|(name, _)| *name == key) {
-                Some((_, Skip::Whole)) => {
-                    access.next_value::<serde::de::IgnoredAny>()?;
-                }
-                Some((_, Skip::Members(inner))) => {
-                    let value = access.next_value_seed(Trimmed(inner))?;
-                    map.insert(key, value);
-                }
-                None => {
-                    map.insert(key, access.next_value::<Value>()?);
-                }
-            }
-        }
-        Ok(Value::Object(map))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        while access.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Value::Null)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-}
-
 /// A parsed review: the request plus the apiVersion to answer with.
 #[derive(Debug)]
 pub struct Review<Old = Value, Obj = Value> {
@@ -199,9 +107,9 @@ pub struct Review<Old = Value, Obj = Value> {
     pub request: AdmissionRequest<Old, Obj>,
 }
 
-impl<Old: serde::de::DeserializeOwned, Obj: serde::de::DeserializeOwned> Review<Old, Obj> {
-    /// Parses and checks an AdmissionReview body.
-    pub fn parse(body: &[u8]) -> Result<Review<Old, Obj>, ReviewError> {
+impl<'a, Old: Deserialize<'a>, Obj: Deserialize<'a>> Review<Old, Obj> {
+    /// Parses and checks an AdmissionReview body; `Old` and `Obj` may borrow from it.
+    pub fn parse(body: &'a [u8]) -> Result<Review<Old, Obj>, ReviewError> {
         // One UTF-8 check of the whole body up front lets serde_json take every string as
         // already checked, instead of checking each one as it is read.
         let envelope: Envelope<Old, Obj> = serde_json::from_str(std::str::from_utf8(body)?)?;
@@ -370,30 +278,6 @@ mod tests {
     }
 
     #[test]
-    fn workload_leaves_out_status_and_managed_fields_only() {
-        let full = json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "labels": {"serin.dev/canary": "web"},
-                         "annotations": {"serin.dev/stable-hash": "0123456789abcdef"},
-                         "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
-            "spec": {"paused": true, "status": "kept: only the top-level status goes",
-                     "template": {"metadata": {"managedFields": "kept: only metadata's own"}}},
-            "status": {"replicas": 3}});
-        let Workload(trimmed) = serde_json::from_value(full.clone()).unwrap();
-        let mut expected = full;
-        expected.as_object_mut().unwrap().remove("status");
-        expected["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("managedFields");
-        assert_eq!(trimmed, expected);
-        for not_an_object in [json!("web"), json!([1, {"a": 2}]), json!(3), json!(true)] {
-            let Workload(read) = serde_json::from_value(not_an_object).unwrap();
-            assert_eq!(read, Value::Null);
-        }
-    }
-
-    #[test]
     fn body_that_is_not_utf8_is_refused() {
         let mut body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"UPDATE","name":"#.to_vec();
         body.extend_from_slice(b"\"w\xffb\"}}");
@@ -406,7 +290,7 @@ mod tests {
     fn skipped_members_are_still_checked_as_json() {
         let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"UPDATE","object":{"status":{"replicas":3,]}}}}"#;
         assert!(matches!(
-            Review::<serde::de::IgnoredAny, Workload>::parse(body),
+            Review::<serde::de::IgnoredAny, serin_api::hold::WorkloadView>::parse(body),
             Err(ReviewError::Json(_))
         ));
     }

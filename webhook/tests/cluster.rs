@@ -141,6 +141,7 @@ async fn self_signed_ca_bundle_then_holds_and_validates_through_the_api() {
         listener,
         cert.server_config().unwrap(),
         app,
+        2,
     ));
     api.set_service_address(&format!("{SERVICE}.{NAMESPACE}"), addr);
     wait_for("the Canary index to sync", || index.is_ready()).await;

@@ -1,5 +1,5 @@
 //! The hold of DaemonSets (`updateStrategy: OnDelete`) and StatefulSets (a partition above every
-//! ordinal): the writes such a workload sees, each answered by [`hold`] and applied the way the
+//! ordinal): the writes such a workload sees, each answered by [`hold`] (through `hold_value`) and applied the way the
 //! API server applies a JSON Patch.
 
 use serde_json::{Value, json};
@@ -66,11 +66,11 @@ fn a_release_is_held_until_promotion(kind: &str) {
     let lower = kind.to_lowercase();
     // The adopted stable workload re-applied as is: runs, nothing to patch, no warning.
     let v1 = workload(kind, "web:1", "web:1");
-    assert_eq!(hold(&v1, "prod", "web"), Verdict::allow());
+    assert_eq!(hold_value(&v1, "prod", "web"), Verdict::allow());
 
     // An image update: held in the same request, the user's strategy saved, a warning.
     let v2 = workload(kind, "web:2", "web:1");
-    let verdict = hold(&v2, "prod", "web");
+    let verdict = hold_value(&v2, "prod", "web");
     assert!(verdict.allowed);
     let held = apply(&v2, &verdict);
     assert_eq!(held["spec"]["updateStrategy"], hold_strategy(kind));
@@ -90,7 +90,7 @@ fn a_release_is_held_until_promotion(kind: &str) {
     if kind == "StatefulSet" {
         scaled["spec"]["replicas"] = json!(7);
     }
-    let verdict = hold(&scaled, "prod", "web");
+    let verdict = hold_value(&scaled, "prod", "web");
     assert!(verdict.patch.is_empty(), "{:?}", verdict.patch);
     assert_eq!(verdict.warnings.len(), 1);
 
@@ -102,14 +102,14 @@ fn a_release_is_held_until_promotion(kind: &str) {
         _ => json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}),
     };
     reapplied["spec"]["updateStrategy"] = applied.clone();
-    let rehold = apply(&reapplied, &hold(&reapplied, "prod", "web"));
+    let rehold = apply(&reapplied, &hold_value(&reapplied, "prod", "web"));
     assert_eq!(rehold["spec"]["updateStrategy"], hold_strategy(kind));
     assert_eq!(saved(&rehold), Some(applied.clone()));
 
     // A revert to the stable template: the saved strategy is written back, annotation gone.
     let mut reverted = rehold.clone();
     reverted["spec"]["template"] = template("web:1");
-    let verdict = hold(&reverted, "prod", "web");
+    let verdict = hold_value(&reverted, "prod", "web");
     let released = apply(&reverted, &verdict);
     assert_eq!(released["spec"]["updateStrategy"], applied);
     assert_eq!(saved(&released), None);
@@ -119,16 +119,16 @@ fn a_release_is_held_until_promotion(kind: &str) {
         verdict.warnings
     );
     // ... and applying that result again changes nothing.
-    assert_eq!(hold(&released, "prod", "web"), Verdict::allow());
+    assert_eq!(hold_value(&released, "prod", "web"), Verdict::allow());
 
     // The promotion write (stable-hash := the new revision) releases the held workload with
     // the user's strategy.
     let mut promoted = held.clone();
     promoted["metadata"]["annotations"][STABLE_HASH_ANNOTATION] = json!(revision);
-    let released = apply(&promoted, &hold(&promoted, "prod", "web"));
+    let released = apply(&promoted, &hold_value(&promoted, "prod", "web"));
     assert_eq!(released["spec"]["updateStrategy"], user_strategy(kind));
     assert_eq!(saved(&released), None);
-    assert_eq!(hold(&released, "prod", "web"), Verdict::allow());
+    assert_eq!(hold_value(&released, "prod", "web"), Verdict::allow());
 }
 
 #[test]
@@ -146,13 +146,21 @@ fn unlabelled_and_unadopted_workloads_are_untouched() {
     for kind in ["DaemonSet", "StatefulSet"] {
         let mut unlabelled = workload(kind, "web:2", "web:1");
         unlabelled["metadata"]["labels"] = json!({"app": "web"});
-        assert_eq!(hold(&unlabelled, "prod", "web"), Verdict::allow(), "{kind}");
+        assert_eq!(
+            hold_value(&unlabelled, "prod", "web"),
+            Verdict::allow(),
+            "{kind}"
+        );
         let mut unadopted = workload(kind, "web:2", "web:1");
         unadopted["metadata"]
             .as_object_mut()
             .unwrap()
             .remove("annotations");
-        assert_eq!(hold(&unadopted, "prod", "web"), Verdict::allow(), "{kind}");
+        assert_eq!(
+            hold_value(&unadopted, "prod", "web"),
+            Verdict::allow(),
+            "{kind}"
+        );
     }
 }
 
@@ -160,13 +168,13 @@ fn unlabelled_and_unadopted_workloads_are_untouched() {
 fn a_users_own_ondelete_is_recorded_and_given_back() {
     let mut ds = workload("DaemonSet", "web:2", "web:1");
     ds["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
-    let verdict = hold(&ds, "prod", "web");
+    let verdict = hold_value(&ds, "prod", "web");
     let held = apply(&ds, &verdict);
     assert_eq!(held["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
     assert_eq!(saved(&held), Some(json!({"type": "OnDelete"})));
     let mut reverted = held;
     reverted["spec"]["template"] = template("web:1");
-    let released = apply(&reverted, &hold(&reverted, "prod", "web"));
+    let released = apply(&reverted, &hold_value(&reverted, "prod", "web"));
     assert_eq!(
         released["spec"]["updateStrategy"],
         json!({"type": "OnDelete"})
@@ -178,13 +186,13 @@ fn a_users_own_ondelete_is_recorded_and_given_back() {
 fn a_strategy_written_with_the_revert_is_kept() {
     let held = apply(
         &workload("StatefulSet", "web:2", "web:1"),
-        &hold(&workload("StatefulSet", "web:2", "web:1"), "prod", "web"),
+        &hold_value(&workload("StatefulSet", "web:2", "web:1"), "prod", "web"),
     );
     let mut reverted = held;
     reverted["spec"]["template"] = template("web:1");
     let own = json!({"type": "OnDelete"});
     reverted["spec"]["updateStrategy"] = own.clone();
-    let released = apply(&reverted, &hold(&reverted, "prod", "web"));
+    let released = apply(&reverted, &hold_value(&reverted, "prod", "web"));
     assert_eq!(released["spec"]["updateStrategy"], own);
     assert_eq!(saved(&released), None);
 }

@@ -84,6 +84,7 @@ pub async fn start(index: Arc<dyn CanaryIndex>) -> Server {
         listener,
         cert.server_config().unwrap(),
         app,
+        2,
     ));
     let client = ca.client();
     Server {
