@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 mod text;
-pub use text::template_hash_text;
+pub use text::{Template, template_hash_text};
 
 /// Length in hex digits of a template hash.
 pub const HASH_LEN: usize = 16;

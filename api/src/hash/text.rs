@@ -1,6 +1,7 @@
 //! The template hash computed from JSON text (the webhook's `spec.template`, still inside the
 //! request body) without building a `serde_json::Value`: strings and keys are borrowed from the
-//! text, each object is a plain vector sorted once, and nothing is hashed or allocated per key.
+//! text, each object is a plain vector sorted as it is read, and nothing is hashed or allocated per
+//! key.
 //! It must give exactly [`template_hash`](super::template_hash) of the same text parsed into a
 //! `Value`; a property test holds the two together, duplicate keys (the last one wins, as in a
 //! `Value`) and escapes included.
@@ -17,11 +18,36 @@ use crate::json_text::Text;
 /// Hash of a pod template given as JSON text. Errors only when `text` is not JSON.
 pub fn template_hash_text(text: &str) -> Result<String, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let node = Node::deserialize(&mut deserializer)?;
+    let template = Template::deserialize(&mut deserializer)?;
     deserializer.end()?;
-    let mut out = Vec::with_capacity(text.len());
-    write(&node, &mut out);
-    Ok(super::digest_hex(&out))
+    Ok(template.hash())
+}
+
+/// A pod template read from JSON text (any serde deserializer), ready to be hashed: read where
+/// it stands inside a larger document, it is parsed once.
+pub struct Template<'a>(Node<'a>);
+
+impl Template<'_> {
+    /// The template hash of this template.
+    pub fn hash(&self) -> String {
+        let mut out = Vec::with_capacity(1024);
+        write(&self.0, &mut out);
+        super::digest_hex(&out)
+    }
+}
+
+impl<'de> Deserialize<'de> for Template<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Node::deserialize(deserializer).map(Template)
+    }
+}
+
+impl fmt::Debug for Template<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("Template(")?;
+        f.write_str(&self.hash())?;
+        f.write_str(")")
+    }
 }
 
 /// A JSON value whose strings borrow from the text where it has no escapes.
@@ -31,7 +57,8 @@ enum Node<'a> {
     Number(Number),
     String(Cow<'a, str>),
     Array(Vec<Node<'a>>),
-    /// Members in the order of the text, duplicates included (resolved when written).
+    /// Members sorted by key (byte order); of equal keys, the text's last one counts and is the
+    /// last here (resolved when written).
     Object(Vec<(Cow<'a, str>, Node<'a>)>),
 }
 
@@ -89,6 +116,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(Text(key)) = map.next_key()? {
             members.push((key, map.next_value()?));
         }
+        // Stable, so among equal keys the text's order stays and the last one is the value.
+        members.sort_by(|a: &(Cow<str>, Node), b| a.0.as_bytes().cmp(b.0.as_bytes()));
         Ok(Node::Object(members))
     }
 }
@@ -107,7 +136,7 @@ fn write(node: &Node, out: &mut Vec<u8>) -> bool {
             true
         }
         Node::String(s) => {
-            super::write_scalar(s.as_ref(), out);
+            write_str(s, out);
             true
         }
         Node::Array(items) => {
@@ -128,21 +157,18 @@ fn write(node: &Node, out: &mut Vec<u8>) -> bool {
             true
         }
         Node::Object(members) => {
-            let mut sorted: Vec<&(Cow<str>, Node)> = members.iter().collect();
-            // Stable, so among equal keys the text's order stays and the last one is the value.
-            sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             let start = out.len();
             out.push(b'{');
             let mut written = false;
-            for (i, (key, value)) in sorted.iter().map(|m| (&m.0, &m.1)).enumerate() {
-                if sorted.get(i + 1).is_some_and(|next| next.0 == *key) {
+            for (i, (key, value)) in members.iter().enumerate() {
+                if members.get(i + 1).is_some_and(|next| next.0 == *key) {
                     continue;
                 }
                 let mark = out.len();
                 if written {
                     out.push(b',');
                 }
-                super::write_scalar(key.as_ref(), out);
+                write_str(key, out);
                 out.push(b':');
                 if write(value, out) {
                     written = true;
@@ -157,5 +183,20 @@ fn write(node: &Node, out: &mut Vec<u8>) -> bool {
             }
             written
         }
+    }
+}
+
+/// A string as serde_json writes it. One borrowed from the text had no escape sequence there,
+/// and serde_json refuses control characters inside strings, so it holds nothing serde_json
+/// would escape and goes out as it came in.
+#[allow(clippy::ptr_arg)] // which variant it is, borrowed or not, is what matters here
+fn write_str(s: &Cow<str>, out: &mut Vec<u8>) {
+    match s {
+        Cow::Borrowed(s) => {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(s) => super::write_scalar(s.as_str(), out),
     }
 }

@@ -1,5 +1,5 @@
 //! A workload read from JSON text for the hold decision (the webhook's `request.object`): only
-//! what [`Facts`] holds, borrowed from the text, plus the pod template's text, which is hashed
+//! what [`Facts`] holds, borrowed from the text, plus the pod template, read once and hashed
 //! only for a labelled workload. Nothing else (`status`, `managedFields`, the rest of the spec) is
 //! built; it is read through, so malformed text is still an error. Reads as
 //! [`Facts::of`](super::Facts::of) reads the same object as a `Value` (a property test holds the
@@ -11,10 +11,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::Facts;
-use crate::hash::{template_hash, template_hash_text};
+use crate::hash::{Template, template_hash};
 use crate::json_text::{Text, read_as_default};
 use crate::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION, UPDATE_STRATEGY_ANNOTATION};
 
@@ -31,7 +30,7 @@ pub struct WorkloadView<'a> {
     saved_strategy: Option<Cow<'a, str>>,
     paused: bool,
     strategy: Option<Value>,
-    template: Option<&'a RawValue>,
+    template: Option<Template<'a>>,
 }
 
 impl<'a> WorkloadView<'a> {
@@ -48,11 +47,8 @@ impl<'a> WorkloadView<'a> {
 
     /// The hash of `spec.template` (of `null` when there is none).
     pub fn revision(&self) -> String {
-        match self.template {
-            // The text was read as JSON already, so hashing it cannot fail.
-            Some(raw) => {
-                template_hash_text(raw.get()).unwrap_or_else(|_| template_hash(&Value::Null))
-            }
+        match &self.template {
+            Some(template) => template.hash(),
             None => template_hash(&Value::Null),
         }
     }
@@ -231,7 +227,7 @@ impl<'de, const N: usize> Visitor<'de> for Pick<N> {
 struct Spec<'a> {
     paused: IsTrue,
     strategy: Option<Value>,
-    template: Option<&'a RawValue>,
+    template: Option<Template<'a>>,
 }
 
 impl<'de> Deserialize<'de> for Spec<'de> {
