@@ -203,7 +203,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// A connection never moves between threads: a work-stealing runtime spent a third more CPU per
 /// review here, waking other threads and moving connections' state between cores. Each
 /// connection keeps the certificate it was handshaken with, so a reload never drops one.
-/// Dropping the future closes the threads' queues; each thread then stops, closing its connections.
+/// Dropping the future closes the threads' queues; each thread then stops, closing its
+/// connections.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
