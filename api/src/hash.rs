@@ -62,64 +62,79 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) -> bool {
     match value {
         Value::Null => false,
         Value::Object(map) => {
-            let start = out.len();
-            out.push(b'{');
-            let mut written = false;
-            let mut member = |key: &String, value: &Value, out: &mut Vec<u8>| {
-                let mark = out.len();
-                if written {
-                    out.push(b',');
-                }
-                write_scalar(key, out);
-                out.push(b':');
-                if write_canonical(value, out) {
-                    written = true;
-                } else {
-                    out.truncate(mark);
-                }
-            };
+            let write_key = |key: &&String, out: &mut Vec<u8>| write_scalar(key.as_str(), out);
             // serde_json's map is a BTreeMap (already in byte order) unless a crate in the build
             // turns on `preserve_order`; sort only then.
             if map.keys().is_sorted() {
-                for (key, value) in map {
-                    member(key, value, out);
-                }
+                write_object(map.iter(), out, write_key, write_canonical)
             } else {
                 let mut members: Vec<(&String, &Value)> = map.iter().collect();
                 members.sort_unstable_by_key(|(key, _)| *key);
-                for (key, value) in members {
-                    member(key, value, out);
-                }
+                write_object(members.into_iter(), out, write_key, write_canonical)
             }
-            if written {
-                out.push(b'}');
-            } else {
-                out.truncate(start);
-            }
-            written
         }
-        Value::Array(items) => {
-            if items.is_empty() {
-                return false;
-            }
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                // Array elements keep their positions: a dropped element is written as null.
-                if !write_canonical(item, out) {
-                    out.extend_from_slice(b"null");
-                }
-            }
-            out.push(b']');
-            true
-        }
+        Value::Array(items) => write_array(items, out, write_canonical),
         scalar => {
             write_scalar(scalar, out);
             true
         }
     }
+}
+
+/// The object rule of the definition, for members already in key order with one member per
+/// key: a member whose value normalisation drops is left out, and an object left with none is
+/// dropped (false, nothing appended).
+fn write_object<K, V>(
+    members: impl Iterator<Item = (K, V)>,
+    out: &mut Vec<u8>,
+    write_key: impl Fn(&K, &mut Vec<u8>),
+    write_value: impl Fn(V, &mut Vec<u8>) -> bool,
+) -> bool {
+    let start = out.len();
+    out.push(b'{');
+    let mut written = false;
+    for (key, value) in members {
+        let mark = out.len();
+        if written {
+            out.push(b',');
+        }
+        write_key(&key, out);
+        out.push(b':');
+        if write_value(value, out) {
+            written = true;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    if written {
+        out.push(b'}');
+    } else {
+        out.truncate(start);
+    }
+    written
+}
+
+/// The array rule of the definition: an empty array is dropped (false, nothing appended); an
+/// element keeps its position, written as null when normalisation drops it.
+fn write_array<T>(
+    items: &[T],
+    out: &mut Vec<u8>,
+    write_item: impl Fn(&T, &mut Vec<u8>) -> bool,
+) -> bool {
+    if items.is_empty() {
+        return false;
+    }
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if !write_item(item, out) {
+            out.extend_from_slice(b"null");
+        }
+    }
+    out.push(b']');
+    true
 }
 
 /// serde_json's compact form of a string, number or boolean (escapes included).

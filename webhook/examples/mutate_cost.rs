@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use serde_json::json;
+use serin_webhook::review::MutateReview;
 use serin_webhook::{AppState, MemoryCanaryIndex};
 use tower::ServiceExt as _;
 
@@ -54,11 +55,7 @@ fn main() {
         .map_or(20_000, |n| n.parse().expect("N: a count of reviews"));
     let start = Instant::now();
     for _ in 0..n {
-        let review = serin_webhook::review::Review::<
-            serde::de::IgnoredAny,
-            serin_api::hold::WorkloadView,
-        >::parse(&body)
-        .unwrap();
+        let review = MutateReview::parse(&body).unwrap();
         let object = review.request.object.as_ref().unwrap();
         let verdict = serin_webhook::hold::hold(object, "prod", "web");
         assert_eq!(verdict.patch.len(), 1);
@@ -83,19 +80,9 @@ fn main() {
         std::hint::black_box(serde_json::from_str::<serde::de::IgnoredAny>(text).unwrap());
     });
     let read = per_review(&|| {
-        std::hint::black_box(
-            serin_webhook::review::Review::<
-                serde::de::IgnoredAny,
-                serin_api::hold::WorkloadView,
-            >::parse(&body)
-            .unwrap(),
-        );
+        std::hint::black_box(MutateReview::parse(&body).unwrap());
     });
-    let review = serin_webhook::review::Review::<
-        serde::de::IgnoredAny,
-        serin_api::hold::WorkloadView,
-    >::parse(&body)
-    .unwrap();
+    let review = MutateReview::parse(&body).unwrap();
     let object = review.request.object.as_ref().unwrap();
     let hash = per_review(&|| {
         std::hint::black_box(object.revision());

@@ -100,6 +100,12 @@ pub struct AdmissionRequest<Old = Value, Obj = Value> {
     pub old_object: Option<Old>,
 }
 
+/// A review as `/mutate` reads it: `oldObject` skipped, `object` borrowed from the body.
+pub type MutateReview<'a> = Review<serde::de::IgnoredAny, serin_api::hold::WorkloadView<'a>>;
+/// The request of a [`MutateReview`].
+pub type MutateRequest<'a> =
+    AdmissionRequest<serde::de::IgnoredAny, serin_api::hold::WorkloadView<'a>>;
+
 /// A parsed review: the request plus the apiVersion to answer with.
 #[derive(Debug)]
 pub struct Review<Old = Value, Obj = Value> {
@@ -290,7 +296,7 @@ mod tests {
     fn skipped_members_are_still_checked_as_json() {
         let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"UPDATE","object":{"status":{"replicas":3,]}}}}"#;
         assert!(matches!(
-            Review::<serde::de::IgnoredAny, serin_api::hold::WorkloadView>::parse(body),
+            MutateReview::parse(body),
             Err(ReviewError::Json(_))
         ));
     }

@@ -11,13 +11,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::de::IgnoredAny;
-use serin_api::hold::WorkloadView;
 
 use crate::admit::{name_of, namespace_of};
 use crate::index::CanaryIndex;
 use crate::metrics::{Metrics, ReviewLabels};
-use crate::review::{AdmissionRequest, Operation, Review, ReviewError, Verdict, response_body};
+use crate::review::{
+    AdmissionRequest, MutateRequest, Operation, Review, ReviewError, Verdict, response_body,
+};
 
 /// Largest request body accepted (the API server's own limit for an object is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -56,23 +56,20 @@ async fn mutate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     answer(&state, "/mutate", body, |body| {
-        review(
-            body,
-            |request: &AdmissionRequest<IgnoredAny, WorkloadView>| {
-                let held_kind = request.kind.group == "apps"
-                    && crate::hold::HELD_KINDS.contains(&request.kind.kind.as_str());
-                let writes = matches!(request.operation, Operation::Create | Operation::Update);
-                let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
-                match request.object.as_ref() {
-                    Some(object) if held_kind && writes && main_resource => crate::hold::hold(
-                        object,
-                        namespace_of(request, object.namespace.as_deref()),
-                        name_of(request, object.name.as_deref()),
-                    ),
-                    _ => Verdict::allow(),
-                }
-            },
-        )
+        review(body, |request: &MutateRequest| {
+            let held_kind = request.kind.group == "apps"
+                && crate::hold::HELD_KINDS.contains(&request.kind.kind.as_str());
+            let writes = matches!(request.operation, Operation::Create | Operation::Update);
+            let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
+            match request.object.as_ref() {
+                Some(object) if held_kind && writes && main_resource => crate::hold::hold(
+                    object,
+                    namespace_of(request, object.namespace.as_deref()),
+                    name_of(request, object.name.as_deref()),
+                ),
+                _ => Verdict::allow(),
+            }
+        })
     })
 }
 

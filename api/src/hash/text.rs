@@ -139,49 +139,15 @@ fn write(node: &Node, out: &mut Vec<u8>) -> bool {
             write_str(s, out);
             true
         }
-        Node::Array(items) => {
-            if items.is_empty() {
-                return false;
-            }
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                // Array elements keep their positions: a dropped element is written as null.
-                if !write(item, out) {
-                    out.extend_from_slice(b"null");
-                }
-            }
-            out.push(b']');
-            true
-        }
+        Node::Array(items) => super::write_array(items, out, write),
         Node::Object(members) => {
-            let start = out.len();
-            out.push(b'{');
-            let mut written = false;
-            for (i, (key, value)) in members.iter().enumerate() {
-                if members.get(i + 1).is_some_and(|next| next.0 == *key) {
-                    continue;
-                }
-                let mark = out.len();
-                if written {
-                    out.push(b',');
-                }
-                write_str(key, out);
-                out.push(b':');
-                if write(value, out) {
-                    written = true;
-                } else {
-                    out.truncate(mark);
-                }
-            }
-            if written {
-                out.push(b'}');
-            } else {
-                out.truncate(start);
-            }
-            written
+            // Of equal keys (adjacent, sorted when read) the last one is the value.
+            let last_of_each_key = members
+                .iter()
+                .enumerate()
+                .filter(|(i, (key, _))| members.get(i + 1).is_none_or(|next| next.0 != *key))
+                .map(|(_, (key, value))| (key, value));
+            super::write_object(last_of_each_key, out, |key, out| write_str(key, out), write)
         }
     }
 }
