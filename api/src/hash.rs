@@ -147,6 +147,7 @@ fn write_scalar<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde::Deserialize;
     use serde_json::json;
 
     #[test]
@@ -258,6 +259,13 @@ mod tests {
         #[test]
         fn one_pass_writer_agrees_with_the_definition(value in json_value()) {
             prop_assert_eq!(canonical_json(&value), reference_canonical(&value));
+        }
+
+        #[test]
+        fn template_read_through_any_deserializer_agrees(value in json_value()) {
+            // A `&Value` lends every string, quotes and control characters included.
+            let template = Template::deserialize(&value).unwrap();
+            prop_assert_eq!(template.hash(), template_hash(&value));
         }
 
         #[test]

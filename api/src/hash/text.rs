@@ -23,7 +23,7 @@ pub fn template_hash_text(text: &str) -> Result<String, serde_json::Error> {
     Ok(template.hash())
 }
 
-/// A pod template read from JSON text (any serde deserializer), ready to be hashed: read where
+/// A pod template read from JSON (through any serde deserializer), ready to be hashed: read where
 /// it stands inside a larger document, it is parsed once.
 pub struct Template<'a>(Node<'a>);
 
@@ -152,17 +152,14 @@ fn write(node: &Node, out: &mut Vec<u8>) -> bool {
     }
 }
 
-/// A string as serde_json writes it. One borrowed from the text had no escape sequence there,
-/// and serde_json refuses control characters inside strings, so it holds nothing serde_json
-/// would escape and goes out as it came in.
-#[allow(clippy::ptr_arg)] // which variant it is, borrowed or not, is what matters here
-fn write_str(s: &Cow<str>, out: &mut Vec<u8>) {
-    match s {
-        Cow::Borrowed(s) => {
-            out.push(b'"');
-            out.extend_from_slice(s.as_bytes());
-            out.push(b'"');
-        }
-        Cow::Owned(s) => super::write_scalar(s.as_str(), out),
+/// A string as serde_json writes it: in quotes as it is, unless it holds a character serde_json
+/// escapes (rare in a pod template: most strings never need the escaper).
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        super::write_scalar(s, out);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     }
 }
