@@ -226,7 +226,13 @@ pub async fn serve_tls(
         };
         let _ = tcp.set_nodelay(true);
         // Leaves this runtime's reactor; the connection's thread registers it with its own.
-        let tcp = tcp.into_std()?;
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(err) => {
+                tracing::warn!(%peer, error = %err, "cannot hand the connection to a thread");
+                continue;
+            }
+        };
         if queues[next].send((tcp, peer)).is_err() {
             return Err(std::io::Error::other(format!(
                 "connection thread {next} has stopped"
