@@ -31,18 +31,26 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Ctrl-C or SIGTERM: both end a run cleanly (traffic back to the primary, the load worker and
 /// the started processes stopped); a SIGTERM that killed serin outright would leave them behind.
-pub async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// The handlers are installed when this is called (inside the runtime), not when the future is
+/// first polled: a signal that arrives before the run first waits on it still ends the run
+/// cleanly instead of killing serin.
+pub fn interrupted() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    async fn received(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
             }
-            Err(_) => std::future::pending().await,
+            None => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+    }
+    async move {
+        tokio::select! {
+            _ = received(interrupt) => {}
+            _ = received(terminate) => {}
+        }
     }
 }
 
