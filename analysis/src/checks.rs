@@ -14,13 +14,24 @@ pub struct Evaluation {
 }
 
 /// Checks `value` against `range` as Flagger does: below `min` or above `max` fails, the
-/// boundaries pass; NaN is no data (Prometheus' answer when there is no traffic).
+/// boundaries pass; NaN is no data (Prometheus' answer when there is no traffic). An infinite
+/// value is an error, never a pass: `-Inf` is below every `max` and `+Inf` above every `min`,
+/// so comparing it would promote on what is almost always a division by zero in the query.
+/// Negative values are compared as they are (a `min: 0` check fails on `-1`).
 pub fn evaluate_range(name: &str, range: &ThresholdRange, value: f64) -> Evaluation {
     let v = num(value);
     let (outcome, message) = if value.is_nan() {
         (
             Outcome::NoData,
             format!("no data for {name}: the value is NaN"),
+        )
+    } else if value.is_infinite() {
+        (
+            Outcome::Error,
+            format!(
+                "{name} is {v}, not a finite number: fix the query (a division by zero?) so it \
+                 yields a number"
+            ),
         )
     } else if let Some(min) = range.min.filter(|m| value < *m) {
         (Outcome::Fail, format!("{name} {v} < min {}", num(min)))
@@ -37,7 +48,7 @@ pub fn evaluate_range(name: &str, range: &ThresholdRange, value: f64) -> Evaluat
     };
     Evaluation {
         outcome,
-        value: Some(value).filter(|v| !v.is_nan()),
+        value: Some(value).filter(|v| v.is_finite()),
         message,
     }
 }
@@ -117,6 +128,22 @@ mod tests {
         let e = evaluate_range("x", &range(None, Some(1.0)), f64::NAN);
         assert_eq!(e.outcome, Outcome::NoData);
         assert_eq!(e.value, None);
+    }
+
+    #[test]
+    fn infinities_are_errors_never_passes() {
+        for (r, v) in [
+            (range(None, Some(1.0)), f64::NEG_INFINITY),
+            (range(Some(99.0), None), f64::INFINITY),
+            (range(None, None), f64::INFINITY),
+        ] {
+            let e = evaluate_range("x", &r, v);
+            assert_eq!(e.outcome, Outcome::Error, "{v}");
+            assert_eq!(e.value, None);
+            assert!(e.message.contains("not a finite number"), "{}", e.message);
+        }
+        let negative = evaluate_range("x", &range(Some(0.0), None), -1.0);
+        assert_eq!(negative.outcome, Outcome::Fail);
     }
 
     #[test]
