@@ -8,7 +8,11 @@
 //!
 //! serin adds `{{ primary }}`: in serin the stable pods belong to the target workload (`web`) and
 //! the canary's to `web-canary`, so `{{ target }}` renders to the canary workload (what Flagger
-//! users mean by it) and `{{ primary }}` to the stable one.
+//! users mean by it: pod-name regexes, `deployment=`, `destination_workload=`) and `{{ primary }}`
+//! to the stable one. The Services keep Flagger's names (`web`, `web-primary`, `web-canary`), so
+//! where `{{ target }}` is followed by `-canary` or `-primary` it names a Service and renders to
+//! the target's own name, as in Flagger: `{{ target }}-canary` is `web-canary`, not
+//! `web-canary-canary`. See docs/migrating-from-flagger.md for every rule.
 
 use std::collections::BTreeMap;
 
@@ -99,6 +103,13 @@ impl TemplateVars {
     }
 }
 
+/// Whether the text after `{{ target }}` makes it one of Flagger's Service names
+/// (`{{ target }}-canary`, `{{ target }}-primary`): those Services exist under the same names in
+/// serin, so `{{ target }}` there is the target's own name, as in Flagger.
+fn names_a_service(after: &str) -> bool {
+    after.starts_with("-canary") || after.starts_with("-primary")
+}
+
 /// Renders `query` with `vars`.
 pub fn render(query: &str, vars: &TemplateVars) -> Result<String, RenderError> {
     let mut out = String::with_capacity(query.len());
@@ -120,7 +131,7 @@ pub fn render(query: &str, vars: &TemplateVars) -> Result<String, RenderError> {
             action = &action[..action.len() - 1];
         }
         out.push_str(literal);
-        out.push_str(vars.lookup(action.trim())?);
+        let action = action.trim();
         let consumed = start + 2 + close + 2;
         rest = &rest[consumed..];
         offset += consumed;
@@ -129,6 +140,11 @@ pub fn render(query: &str, vars: &TemplateVars) -> Result<String, RenderError> {
             offset += rest.len() - trimmed.len();
             rest = trimmed;
         }
+        out.push_str(if action == "target" && names_a_service(rest) {
+            &vars.primary
+        } else {
+            vars.lookup(action)?
+        });
     }
     out.push_str(rest);
     Ok(out)
@@ -160,6 +176,32 @@ mod tests {
             r#"rate(x{ns="prod",pod=~"web-canary-.*",s!~"5.."}[1m])"#
         );
         assert_eq!(render("{{ primary }}", &vars()).unwrap(), "web");
+    }
+
+    #[test]
+    fn target_before_a_service_suffix_is_flaggers_target_name() {
+        let traefik =
+            r#"service="{{ namespace }}-{{ target }}-canary-{{ variables.code }}@kubernetescrd""#;
+        assert_eq!(
+            render(traefik, &vars()).unwrap(),
+            r#"service="prod-web-canary-5..@kubernetescrd""#
+        );
+        assert_eq!(
+            render("{{ target }}-primary", &vars()).unwrap(),
+            "web-primary"
+        );
+        assert_eq!(
+            render("{{ target -}}  -canary", &vars()).unwrap(),
+            "web-canary"
+        );
+        assert_eq!(
+            render("{{ target }}-[0-9a-z]+", &vars()).unwrap(),
+            "web-canary-[0-9a-z]+"
+        );
+        assert_eq!(
+            render("{{ target }}-canaryx", &vars()).unwrap(),
+            "web-canaryx"
+        );
     }
 
     #[test]

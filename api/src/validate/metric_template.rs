@@ -4,7 +4,7 @@ use super::canary::http_url_problem;
 use super::suggest::closest;
 use super::{Diagnostic, Rule};
 use crate::MetricTemplate;
-use crate::metric::METRIC_PROVIDERS;
+use crate::provider::{METRIC_PROVIDER_NAMES, MetricProviderType, Support};
 
 /// Every MetricTemplate rule, run in order.
 pub const RULES: &[Rule<MetricTemplate>] = &[
@@ -16,18 +16,26 @@ pub const RULES: &[Rule<MetricTemplate>] = &[
 
 fn provider(template: &MetricTemplate, out: &mut Vec<Diagnostic>) {
     let p = &template.spec.provider;
-    if !METRIC_PROVIDERS.contains(&p.type_.as_str()) {
-        let hint = closest(&p.type_, METRIC_PROVIDERS)
-            .map(|s| format!("did you mean {s}? "))
-            .unwrap_or_default();
-        out.push(Diagnostic::error(
+    match MetricProviderType::parse(&p.type_).map(MetricProviderType::support) {
+        None => {
+            let hint = closest(&p.type_, METRIC_PROVIDER_NAMES)
+                .map(|s| format!("did you mean {s}? "))
+                .unwrap_or_default();
+            let driven: Vec<_> = MetricProviderType::driven_names().collect();
+            out.push(Diagnostic::error(
+                "spec.provider.type",
+                format!(
+                    "unknown metric provider {:?}: {hint}use one of {}",
+                    p.type_,
+                    driven.join(", ")
+                ),
+            ));
+        }
+        Some(Support::Refused(fix)) => out.push(Diagnostic::error(
             "spec.provider.type",
-            format!(
-                "unknown metric provider {:?}: {hint}use one of {}",
-                p.type_,
-                METRIC_PROVIDERS.join(", ")
-            ),
-        ));
+            format!("metric provider {} is not supported: {fix}", p.type_),
+        )),
+        Some(Support::Driven) => {}
     }
     if let Some(address) = p.address.as_deref()
         && let Some(problem) = http_url_problem(address)
@@ -51,20 +59,52 @@ fn query(template: &MetricTemplate, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// In Flagger `{{ target }}-primary` names the stable pods; in serin `{{ target }}` is the
-/// canary's workload and the stable one is `{{ primary }}` (DESIGN.md, compatibility contracts).
+/// In Flagger `{{ target }}-primary` names both the primary Service and the primary pods. serin
+/// renders it as Flagger does (`web-primary`), which is serin's primary Service too, so Service
+/// selectors keep working; the stable *pods* are `web-…` in serin, so a pod or workload selector
+/// must use `{{ primary }}` (DESIGN.md, compatibility contracts).
 fn primary_placeholder(template: &MetricTemplate, out: &mut Vec<Diagnostic>) {
-    if mentions_target_primary(&template.spec.query) {
+    for label in target_primary_labels(&template.spec.query) {
+        if SERVICE_LABEL_WORDS.iter().any(|w| label.contains(w)) {
+            continue;
+        }
+        let shown = if label.is_empty() {
+            "a selector".to_string()
+        } else {
+            format!("{label}=")
+        };
         out.push(Diagnostic::warning(
             "spec.query",
-            "{{ target }}-primary names Flagger's primary pods; in serin the stable workload is \
-             {{ primary }}: write {{ primary }} instead",
+            format!(
+                "{shown} {{{{ target }}}}-primary renders to <target>-primary (e.g. web-primary): \
+                 serin's primary Service, but not its stable pods or workload, which keep the \
+                 target's name (web, pods web-<hash>): for a pod or workload selector write \
+                 {{{{ primary }}}} instead"
+            ),
         ));
     }
 }
 
-/// Whether a query contains `{{ target }}-primary`, with any spacing inside the braces.
-pub fn mentions_target_primary(query: &str) -> bool {
+/// Label names whose values are Service, cluster or route names, where `<target>-primary` means
+/// the same object in serin as in Flagger.
+const SERVICE_LABEL_WORDS: [&str; 5] = ["service", "cluster", "upstream", "route", "ingress"];
+
+/// The label name before each `{{ target }}-primary` of a query (`""` when there is none).
+fn target_primary_labels(query: &str) -> Vec<String> {
     let compact: String = query.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.contains("{{target}}-primary") || compact.contains("{{.target}}-primary")
+    let mut labels = Vec::new();
+    for needle in ["{{target}}-primary", "{{.target}}-primary"] {
+        for (at, _) in compact.match_indices(needle) {
+            // The label whose quoted value holds it: `label=~"…{{target}}-primary…"`.
+            let before = &compact[..at];
+            let head = before.rfind('"').map_or("", |q| &before[..q]);
+            let head = head.trim_end_matches(['=', '~', '!']);
+            let start = head
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
+            let label = head[start..].to_string();
+            labels.push(label);
+        }
+    }
+    labels
 }
