@@ -1,12 +1,27 @@
 //! Contour: an HTTPProxy `<svc>` (projectcontour.io/v1) whose route sends traffic to the primary
-//! and canary Services by weight; A/B puts the analysis' header matches in a first route.
+//! and canary Services by weight; A/B puts the analysis' header matches in a first route, each
+//! header as an `exact` or `regex` condition.
 
 use serde_json::{Value, json};
 use serin_analysis::Routes;
 use serin_api::Canary;
-use serin_api::canary::Strategy;
+use serin_api::canary::{Strategy, StringMatch};
 
-use super::backend_names;
+use super::{backend_names, regex_escape};
+
+/// A header condition: exact as Contour's `exact`, anything else as its `regex` (Contour 1.24+).
+/// Validation refuses matches with fields other than headers, so no condition is dropped here.
+fn header_condition(name: &str, sm: &StringMatch) -> Option<Value> {
+    if let Some(v) = &sm.exact {
+        return Some(json!({"header": {"name": name, "exact": v}}));
+    }
+    let regex = sm
+        .regex
+        .clone()
+        .or_else(|| sm.prefix.as_ref().map(|p| format!("{}.*", regex_escape(p))))
+        .or_else(|| sm.suffix.as_ref().map(|p| format!(".*{}", regex_escape(p))))?;
+    Some(json!({"header": {"name": name, "regex": regex}}))
+}
 
 fn services(canary: &Canary, p: u32, c: u32) -> Value {
     let (primary, canary_svc) = backend_names(canary);
@@ -27,21 +42,11 @@ pub fn spec(canary: &Canary, routes: Routes) -> Value {
         .filter(|_| canary.spec.strategy() == Strategy::AbTesting);
     if let Some(matches) = ab {
         for m in matches {
-            // Contour matches headers exactly or by substring; it has no regex.
             let conditions: Vec<Value> = m
                 .headers
                 .iter()
                 .flatten()
-                .filter_map(|(name, sm)| {
-                    sm.exact
-                        .as_ref()
-                        .map(|v| json!({"header": {"name": name, "exact": v}}))
-                        .or_else(|| {
-                            sm.prefix
-                                .as_ref()
-                                .map(|v| json!({"header": {"name": name, "contains": v}}))
-                        })
-                })
+                .filter_map(|(name, sm)| header_condition(name, sm))
                 .chain(std::iter::once(json!({"prefix": "/"})))
                 .collect();
             out.push(json!({"conditions": conditions, "services": services(canary, routes.primary, routes.canary)}));

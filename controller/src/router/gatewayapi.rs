@@ -1,13 +1,15 @@
 //! Gateway API: an HTTPRoute named like the apex Service, whose rule sends traffic to the
 //! primary and canary Services by `backendRefs[].weight`. For A/B testing the first rule carries
 //! `analysis.match` and the weights; a second rule keeps everything else on the primary.
+//! Mirroring (`analysis.mirror`) is a `RequestMirror` filter on the rule that carries the
+//! traffic, copying it (or `mirrorWeight` percent of it) to the canary Service.
 
 use serde_json::{Value, json};
 use serin_analysis::Routes;
 use serin_api::Canary;
 use serin_api::canary::{HttpMatchRequest, Strategy, StringMatch};
 
-use super::backend_names;
+use super::{backend_names, regex_escape};
 
 fn backends(canary: &Canary, primary_w: u32, canary_w: u32) -> Value {
     let (primary, canary_svc) = backend_names(canary);
@@ -32,18 +34,6 @@ fn string_match(m: &StringMatch) -> Option<(&'static str, String)> {
     }
 }
 
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if "\\.+*?()|[]{}^$".contains(c) {
-                vec!['\\', c]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 fn http_match(m: &HttpMatchRequest) -> Value {
     let mut out = serde_json::Map::new();
     if let Some(headers) = &m.headers {
@@ -64,20 +54,32 @@ fn http_match(m: &HttpMatchRequest) -> Value {
             .collect();
         out.insert("queryParams".into(), Value::Array(qs));
     }
-    match &m.uri {
+    if let Some(method) = m.method.as_ref().and_then(|sm| sm.exact.as_ref()) {
+        out.insert("method".into(), json!(method));
+    }
+    let path = match &m.uri {
         Some(StringMatch {
             prefix: Some(p), ..
-        }) => {
-            out.insert("path".into(), json!({"type": "PathPrefix", "value": p}));
-        }
-        Some(StringMatch { exact: Some(p), .. }) => {
-            out.insert("path".into(), json!({"type": "Exact", "value": p}));
-        }
-        _ => {
-            out.insert("path".into(), json!({"type": "PathPrefix", "value": "/"}));
-        }
-    }
+        }) => json!({"type": "PathPrefix", "value": p}),
+        Some(StringMatch { exact: Some(p), .. }) => json!({"type": "Exact", "value": p}),
+        Some(other) => match string_match(other) {
+            Some((_, v)) => json!({"type": "RegularExpression", "value": v}),
+            None => json!({"type": "PathPrefix", "value": "/"}),
+        },
+        None => json!({"type": "PathPrefix", "value": "/"}),
+    };
+    out.insert("path".into(), path);
     Value::Object(out)
+}
+
+/// The `RequestMirror` filter that copies the rule's traffic to the canary Service.
+fn mirror_filter(canary: &Canary) -> Value {
+    let (_, canary_svc) = backend_names(canary);
+    let mut mirror = json!({"backendRef": {"name": canary_svc, "port": canary.spec.service.port}});
+    if let Some(w) = canary.spec.analysis().and_then(|a| a.mirror_weight) {
+        mirror["percent"] = json!(w.clamp(0, 100));
+    }
+    json!([{"type": "RequestMirror", "requestMirror": mirror}])
 }
 
 pub fn spec(canary: &Canary, routes: Routes) -> Value {
@@ -104,6 +106,9 @@ pub fn spec(canary: &Canary, routes: Routes) -> Value {
     } else {
         rules.push(json!({"matches": default_match, "backendRefs": backends(canary, routes.primary, routes.canary)}));
     }
+    if routes.mirror {
+        rules[0]["filters"] = mirror_filter(canary);
+    }
     let mut spec = json!({ "parentRefs": parent_refs, "rules": rules });
     if let Some(hosts) = &s.hosts {
         spec["hostnames"] = json!(hosts);
@@ -113,7 +118,12 @@ pub fn spec(canary: &Canary, routes: Routes) -> Value {
 
 pub fn routes(canary: &Canary, spec: &Value) -> Option<Routes> {
     let (primary, canary_svc) = backend_names(canary);
-    let refs = spec.pointer("/rules/0/backendRefs")?.as_array()?;
+    let rule = spec.pointer("/rules/0")?;
+    let refs = rule.get("backendRefs")?.as_array()?;
+    let mirror = rule
+        .get("filters")
+        .and_then(Value::as_array)
+        .is_some_and(|fs| fs.iter().any(|f| f["type"] == "RequestMirror"));
     let weight = |name: &str| {
         refs.iter()
             .find(|b| b["name"] == name)
@@ -123,7 +133,7 @@ pub fn routes(canary: &Canary, spec: &Value) -> Option<Routes> {
     Some(Routes {
         primary: weight(&primary),
         canary: weight(&canary_svc),
-        mirror: false,
+        mirror,
     })
 }
 
@@ -195,5 +205,47 @@ mod tests {
         assert_eq!(s["rules"][1]["backendRefs"][0]["weight"], 100);
         assert_eq!(s["rules"][1]["backendRefs"][1]["weight"], 0);
         assert_eq!(routes(&c, &s).unwrap().canary, 100);
+    }
+
+    #[test]
+    fn mirroring_is_a_request_mirror_filter_read_back() {
+        let c = canary(json!({"mirror": true, "mirrorWeight": 50}));
+        let mirrored = Routes {
+            primary: 100,
+            canary: 0,
+            mirror: true,
+        };
+        let s = spec(&c, mirrored);
+        assert_eq!(
+            s["rules"][0]["filters"][0],
+            json!({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "web-canary", "port": 80}, "percent": 50}})
+        );
+        assert_eq!(routes(&c, &s), Some(mirrored));
+        let plain = spec(
+            &c,
+            Routes {
+                mirror: false,
+                ..mirrored
+            },
+        );
+        assert!(plain["rules"][0].get("filters").is_none());
+    }
+
+    #[test]
+    fn uri_regex_and_method_keep_their_condition() {
+        let c = canary(json!({"stepWeight": null, "iterations": 5,
+            "match": [{"uri": {"regex": "/api/v[0-9]+"}, "method": {"exact": "POST"}}]}));
+        let s = spec(
+            &c,
+            Routes {
+                primary: 0,
+                canary: 100,
+                mirror: false,
+            },
+        );
+        assert_eq!(
+            s["rules"][0]["matches"][0],
+            json!({"method": "POST", "path": {"type": "RegularExpression", "value": "/api/v[0-9]+"}})
+        );
     }
 }

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use serin_analysis::Routes;
 use serin_api::Canary;
-use serin_api::canary::Strategy;
+use serin_api::canary::{Strategy, StringMatch};
 
-use super::backend_names;
+use super::{backend_names, regex_escape};
 
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io";
 
@@ -70,42 +70,55 @@ pub fn annotations(canary: &Canary, routes: Routes) -> BTreeMap<String, Option<S
     let ab = canary.spec.strategy() == Strategy::AbTesting && routes.canary > 0;
     if ab {
         out.insert(key("canary-weight"), Some("0".into()));
-        let first = canary
+        // Validation allows at most one header and one cookie over all matches (NGINX has one
+        // annotation each), so every condition of the Canary is written.
+        let headers = canary
             .spec
             .analysis()
             .and_then(|a| a.match_.as_ref())
-            .and_then(|m| m.first());
-        if let Some(m) = first
-            && let Some((name, sm)) = m.headers.iter().flatten().next()
-        {
-            {
-                if name.eq_ignore_ascii_case("cookie") {
-                    // NGINX routes a cookie whose value is "always"; the cookie name is what users match on.
-                    let cookie = sm
-                        .exact
-                        .clone()
-                        .or_else(|| sm.regex.clone())
-                        .unwrap_or_default();
-                    let name = cookie
-                        .split('=')
-                        .next()
-                        .unwrap_or("canary")
-                        .trim_matches(|c: char| !c.is_alphanumeric() && c != '_' && c != '-');
-                    out.insert(key("canary-by-cookie"), Some(name.to_string()));
-                } else {
-                    out.insert(key("canary-by-header"), Some(name.clone()));
-                    if let Some(v) = &sm.exact {
-                        out.insert(key("canary-by-header-value"), Some(v.clone()));
-                    } else if let Some(v) = &sm.regex {
-                        out.insert(key("canary-by-header-pattern"), Some(v.clone()));
-                    }
-                }
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m.headers.iter().flatten());
+        for (name, sm) in headers {
+            if name.eq_ignore_ascii_case("cookie") {
+                out.insert(key("canary-by-cookie"), Some(cookie_name(sm)));
+                continue;
+            }
+            out.insert(key("canary-by-header"), Some(name.clone()));
+            if let Some(v) = &sm.exact {
+                out.insert(key("canary-by-header-value"), Some(v.clone()));
+            } else if let Some(pattern) = header_pattern(sm) {
+                out.insert(key("canary-by-header-pattern"), Some(pattern));
             }
         }
     } else {
         out.insert(key("canary-weight"), Some(routes.canary.to_string()));
     }
     out
+}
+
+/// NGINX routes a request whose cookie `<name>` is `always`; users write the cookie's name
+/// (`exact: canary`) or Flagger's regex over the Cookie header (`^(.*?;)?(canary=always)(;.*)?$`).
+fn cookie_name(sm: &StringMatch) -> String {
+    let written = sm
+        .exact
+        .clone()
+        .or_else(|| sm.regex.clone())
+        .unwrap_or_default();
+    written
+        .split('=')
+        .next()
+        .unwrap_or("canary")
+        .trim_matches(|c: char| !c.is_alphanumeric() && c != '_' && c != '-')
+        .to_string()
+}
+
+/// A header match other than exact, as NGINX's `canary-by-header-pattern` regex.
+fn header_pattern(sm: &StringMatch) -> Option<String> {
+    sm.regex
+        .clone()
+        .or_else(|| sm.prefix.as_ref().map(|p| format!("^{}", regex_escape(p))))
+        .or_else(|| sm.suffix.as_ref().map(|p| format!("{}$", regex_escape(p))))
 }
 
 pub fn routes(canary: &Canary, annotations: &BTreeMap<String, String>) -> Routes {
