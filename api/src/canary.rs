@@ -567,32 +567,6 @@ impl WebhookType {
 /// The builtin metric names.
 pub const BUILTIN_METRICS: [&str; 2] = ["request-success-rate", "request-duration"];
 
-/// Traffic providers serin accepts (Flagger's enum).
-pub const PROVIDERS: [&str; 22] = [
-    "apisix",
-    "appmesh",
-    "appmesh:v1beta2",
-    "contour",
-    "gatewayapi",
-    "gatewayapi:v1",
-    "gatewayapi:v1beta1",
-    "gloo",
-    "istio",
-    "knative",
-    "kubernetes",
-    "kuma",
-    "linkerd",
-    "nginx",
-    "osm",
-    "skipper",
-    "smi",
-    "smi:v1alpha1",
-    "smi:v1alpha2",
-    "smi:v1alpha3",
-    "traefik",
-    "local",
-];
-
 impl CanarySpec {
     /// `analysis`, or the deprecated `canaryAnalysis` when `analysis` is absent.
     pub fn analysis(&self) -> Option<&CanaryAnalysis> {

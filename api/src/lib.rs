@@ -13,6 +13,7 @@ mod json_text;
 pub mod judge;
 pub mod labels;
 pub mod metric;
+pub mod provider;
 pub mod status;
 pub mod template;
 pub mod validate;

@@ -8,22 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, SecretRef};
 
-/// Metric providers Flagger knows, plus serin's `loadtester` (the loadtester's results).
-pub const METRIC_PROVIDERS: [&str; 12] = [
-    "prometheus",
-    "influxdb",
-    "datadog",
-    "externalmetrics",
-    "stackdriver",
-    "cloudwatch",
-    "newrelic",
-    "graphite",
-    "dynatrace",
-    "keptn",
-    "splunk",
-    "loadtester",
-];
-
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "flagger.app",

@@ -171,12 +171,8 @@ async fn query(ctx: &Context, canary: &Canary, metric: &CanaryMetric) -> Result<
     let q = if let Some(q) = &metric.query {
         render(q)?
     } else if let Some(b) = Builtin::from_name(&metric.name) {
-        let provider = canary
-            .spec
-            .provider
-            .clone()
-            .unwrap_or_else(|| ctx.config.mesh_provider.clone());
-        builtin::query(&provider, b, &vars).map_err(|e| QueryError::Error(e.to_string()))?
+        let provider = ctx.provider(canary).map_err(QueryError::Error)?;
+        builtin::query(provider, b, &vars).map_err(|e| QueryError::Error(e.to_string()))?
     } else {
         return Err(QueryError::Error(format!(
             "metric {}: no templateRef, no query and not a builtin (request-success-rate, request-duration)",

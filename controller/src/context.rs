@@ -1,5 +1,6 @@
 //! What every reconcile shares: the client, the workload stores, settings, telemetry, events.
 
+use serin_api::provider::TrafficProvider;
 use std::sync::Arc;
 
 use kube::Client;
@@ -75,6 +76,21 @@ impl Context {
 
     pub fn forget(&self, key: &str) {
         self.memory.lock().expect("memory lock").remove(key);
+    }
+
+    /// The Canary's traffic provider: `spec.provider`, else `--mesh-provider`; an error names the
+    /// field and the fix.
+    pub fn provider(&self, canary: &serin_api::Canary) -> Result<TrafficProvider, String> {
+        let (field, name) = match canary.spec.provider.as_deref() {
+            Some(p) => ("spec.provider", p),
+            None => ("--mesh-provider", self.config.mesh_provider.as_str()),
+        };
+        match serin_api::validate::traffic_provider_problem(name) {
+            Some(problem) => Err(format!("{field}: {problem}")),
+            None => {
+                TrafficProvider::parse(name).ok_or_else(|| format!("{field}: unknown {name:?}"))
+            }
+        }
     }
 
     /// A workload from the store (no API request).

@@ -52,24 +52,6 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         namespace: ns.clone(),
     };
 
-    // An invalid Canary is reported and left alone: traffic is not touched.
-    let errors: Vec<String> = validate_document(&serde_json::to_value(canary.as_ref())?)
-        .into_iter()
-        .filter(|d| d.severity == DiagSeverity::Error)
-        .map(|d| format!("{}: {}", d.path, d.message))
-        .collect();
-    if !errors.is_empty() {
-        publish(
-            &ctx,
-            &canary,
-            KubeEventType::Warning,
-            "InvalidSpec",
-            &format!("Invalid canary spec: {}", errors.join("; ")),
-        )
-        .await;
-        return Ok(Requeue::requeue(interval));
-    }
-
     let target_kind = canary
         .spec
         .target_ref
@@ -89,22 +71,10 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
         .await;
         return Ok(Requeue::requeue(interval));
     };
-    let provider = canary
-        .spec
-        .provider
-        .clone()
-        .unwrap_or_else(|| ctx.config.mesh_provider.clone());
-    let router = match Router::for_provider(&provider) {
+    let router = match drivable(&ctx, &canary) {
         Ok(r) => r,
-        Err(e) => {
-            publish(
-                &ctx,
-                &canary,
-                KubeEventType::Warning,
-                "UnsupportedProvider",
-                &e.to_string(),
-            )
-            .await;
+        Err(blocked) => {
+            hold_blocked(&ctx, &canary, kind, &blocked).await?;
             return Ok(Requeue::requeue(interval));
         }
     };
@@ -228,14 +198,28 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     checks::judging::save(&judges, &revision, retry.as_deref(), &mut output.status);
     let mut routes = observed.routes;
     for action in &output.actions {
-        if let Some(written) = carry_out(
+        match carry_out(
             &ctx, &canary, &target, &label, router, &status, &revision, action,
         )
-        .await?
+        .await
         {
-            routes = Some(written);
+            Ok(Some(written)) => routes = Some(written),
+            Ok(None) => {}
+            // The router's object cannot be written (its CRD is missing, say): the target is
+            // adopted, so it stays held; nothing of this tick is recorded and it is redone.
+            Err(Error::Router { provider, message }) => {
+                let blocked = Blocked {
+                    reason: "RouterUnavailable",
+                    message: format!("provider {provider}: {message}"),
+                };
+                hold_blocked(&ctx, &canary, kind, &blocked).await?;
+                ctx.forget(&key);
+                return Ok(Requeue::requeue(interval));
+            }
+            Err(e) => return Err(e),
         }
     }
+    accepted(&mut output.status, None);
     let written = write_status(&ctx, &canary, &status, &output.status).await?;
     record_telemetry(&ctx, &canary, &output.status, &labels, &output.actions);
     ctx.telemetry
@@ -257,6 +241,128 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     );
     Ok(Requeue::requeue(next))
 }
+
+/// Why the controller cannot drive a Canary; its target stays held until the Canary is fixed.
+struct Blocked {
+    /// The event's and the condition's reason.
+    reason: &'static str,
+    message: String,
+}
+
+/// The router for a Canary the controller can drive: a valid spec and a provider serin drives
+/// that can express what the spec asks of it (mirroring, A/B matches).
+fn drivable(ctx: &Context, canary: &Canary) -> Result<Router, Blocked> {
+    let invalid = |message: String| Blocked {
+        reason: "InvalidSpec",
+        message,
+    };
+    let provider = ctx.provider(canary).map_err(|message| Blocked {
+        reason: "UnsupportedProvider",
+        message,
+    })?;
+    let mut errors: Vec<String> =
+        validate_document(&serde_json::to_value(canary).map_err(|e| invalid(e.to_string()))?)
+            .into_iter()
+            .chain(serin_api::validate::router_rules(&canary.spec, provider))
+            .filter(|d| d.severity == DiagSeverity::Error)
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect();
+    errors.dedup();
+    if !errors.is_empty() {
+        return Err(invalid(format!(
+            "Invalid canary spec: {}",
+            errors.join("; ")
+        )));
+    }
+    Router::for_provider(provider).map_err(|e| Blocked {
+        reason: "UnsupportedProvider",
+        message: e.to_string(),
+    })
+}
+
+/// A Canary the controller cannot drive still guards its target: the target is adopted (label
+/// and stable hash, as at initialization) so the webhook holds every new revision, a held one
+/// stays held, and a Warning event and the `Accepted` condition say why and how to fix it. No
+/// path lets a revision roll out unanalysed.
+async fn hold_blocked(
+    ctx: &Context,
+    canary: &Canary,
+    kind: Kind,
+    blocked: &Blocked,
+) -> Result<(), Error> {
+    let ns = canary.namespace().unwrap_or_default();
+    let name = &canary.spec.target_ref.name;
+    let message = format!(
+        "{}; {} {ns}/{name} is held until the Canary is fixed or deleted",
+        blocked.message,
+        kind.lower()
+    );
+    publish(
+        ctx,
+        canary,
+        KubeEventType::Warning,
+        blocked.reason,
+        &message,
+    )
+    .await;
+    let target = match ctx.cached_workload(kind, &ns, name) {
+        Some(w) => Some(w),
+        None => target::get(&ctx.client, kind, &ns, name).await?,
+    };
+    if let Some(target) = target {
+        let annotations = target.meta().annotations.clone().unwrap_or_default();
+        if !annotations.contains_key(STABLE_HASH_ANNOTATION) {
+            let patch = json!({"metadata": {
+                "labels": {CANARY_LABEL: canary.name_any()},
+                "annotations": {STABLE_HASH_ANNOTATION: target.template_hash()},
+            }});
+            target::patch(&ctx.client, kind, &ns, name, &patch).await?;
+        } else {
+            hold_without_webhook(ctx, &target).await?;
+        }
+    }
+    let old = canary.status.clone().unwrap_or_default();
+    let mut new = old.clone();
+    accepted(&mut new, Some((blocked.reason, &message)));
+    write_status(ctx, canary, &old, &new).await?;
+    Ok(())
+}
+
+/// Sets the `Accepted` condition: `False` with the reason while the Canary cannot be driven,
+/// `True` once it can (only when it was `False`, so a healthy Canary's status does not grow).
+fn accepted(status: &mut CanaryStatus, blocked: Option<(&str, &str)>) {
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    let current = conditions.iter().position(|c| c.type_ == ACCEPTED);
+    let (state, reason, message) = match (blocked, current) {
+        (Some((reason, message)), _) => ("False", reason, message),
+        (None, Some(i)) if conditions[i].status == "False" => {
+            ("True", "Driven", "the controller drives this Canary")
+        }
+        (None, _) => {
+            if conditions.is_empty() {
+                status.conditions = None;
+            }
+            return;
+        }
+    };
+    let now = jiff::Timestamp::now().to_string();
+    let condition = serin_api::common::Condition {
+        type_: ACCEPTED.into(),
+        status: state.into(),
+        last_update_time: Some(now.clone()),
+        last_transition_time: Some(now),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+    };
+    match current {
+        Some(i) if conditions[i].status == state && conditions[i].message == condition.message => {}
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
+    }
+}
+
+/// The condition that says whether the controller can drive the Canary.
+const ACCEPTED: &str = "Accepted";
 
 pub fn error_policy(canary: Arc<Canary>, err: &Error, _ctx: Arc<Context>) -> Requeue {
     tracing::warn!(canary = %canary.name_any(), namespace = ?canary.namespace(), error = %err, "reconcile failed; retrying");

@@ -8,6 +8,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
 use serin_analysis::Routes;
 use serin_api::Canary;
+use serin_api::provider::{SmiVersion, TrafficProvider};
 use serin_controller::router::Router;
 use serin_testkit::apiserver::ApiServer;
 
@@ -123,15 +124,20 @@ async fn step_through(api: &ApiServer, router: Router, c: &Canary, check: impl F
 async fn gateway_api_gamma_uses_the_service_parent() {
     let api = server();
     let c = canary("gatewayapi:v1beta1", json!({}));
-    step_through(&api, Router::GatewayApi, &c, |weight, _| {
-        let route = stored(&api, "gateway.networking.k8s.io/v1", "HTTPRoute", "web");
-        assert_eq!(route["spec"]["parentRefs"][0]["kind"], "Service");
-        assert_eq!(
-            route["spec"]["rules"][0]["backendRefs"][1]["weight"],
-            weight
-        );
-        assert_eq!(route["metadata"]["ownerReferences"][0]["uid"], "c-1");
-    })
+    step_through(
+        &api,
+        Router::GatewayApi { v1beta1: false },
+        &c,
+        |weight, _| {
+            let route = stored(&api, "gateway.networking.k8s.io/v1", "HTTPRoute", "web");
+            assert_eq!(route["spec"]["parentRefs"][0]["kind"], "Service");
+            assert_eq!(
+                route["spec"]["rules"][0]["backendRefs"][1]["weight"],
+                weight
+            );
+            assert_eq!(route["metadata"]["ownerReferences"][0]["uid"], "c-1");
+        },
+    )
     .await;
 }
 
@@ -220,7 +226,7 @@ async fn istio_ab_routes_matches_to_the_canary_only() {
 async fn smi_traffic_split() {
     let api = server();
     let c = canary("linkerd", json!({}));
-    step_through(&api, Router::Smi, &c, |weight, _| {
+    step_through(&api, Router::Smi(SmiVersion::V1alpha2), &c, |weight, _| {
         let ts = stored(&api, "split.smi-spec.io/v1alpha2", "TrafficSplit", "web");
         assert_eq!(ts["spec"]["service"], "web");
         assert_eq!(
@@ -333,7 +339,9 @@ async fn nginx_canary_ingress_weight_zero_rule_and_header_ab() {
 
 #[test]
 fn unknown_providers_are_named() {
-    let err = Router::for_provider("appmesh").unwrap_err().to_string();
+    let err = Router::for_provider(TrafficProvider::AppMesh)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("appmesh") && err.contains("gatewayapi"),
         "{err}"

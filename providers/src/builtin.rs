@@ -8,6 +8,7 @@
 //! and nothing of the primary's (tested below against both sides' label values).
 
 use serin_api::judge::JudgeQueries;
+use serin_api::provider::TrafficProvider;
 use serin_api::template::{RenderError, TemplateVars, render};
 
 /// Which builtin.
@@ -31,9 +32,9 @@ const HTTP_POD: &str = r#"kubernetes_namespace="{{ namespace }}",kubernetes_pod_
 
 /// The query template (before rendering) for a provider. Unknown providers use Istio's
 /// queries, as Flagger does.
-pub fn query_template(provider: &str, builtin: Builtin) -> String {
+pub fn query_template(provider: TrafficProvider, builtin: Builtin) -> String {
     use Builtin::*;
-    let family = provider.split(':').next().unwrap_or(provider);
+    let family = provider.family();
     match (family, builtin) {
         ("linkerd", RequestSuccessRate) => r#"sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}])) / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100"#.into(),
         ("linkerd", RequestDuration) => r#"histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))"#.into(),
@@ -63,7 +64,11 @@ pub fn query_template(provider: &str, builtin: Builtin) -> String {
 }
 
 /// The rendered query for a provider.
-pub fn query(provider: &str, builtin: Builtin, vars: &TemplateVars) -> Result<String, RenderError> {
+pub fn query(
+    provider: TrafficProvider,
+    builtin: Builtin,
+    vars: &TemplateVars,
+) -> Result<String, RenderError> {
     render(&query_template(provider, builtin), vars)
 }
 
@@ -78,8 +83,8 @@ struct CountSeries {
     failed: &'static str,
 }
 
-fn count_series(provider: &str) -> CountSeries {
-    let family = provider.split(':').next().unwrap_or(provider);
+fn count_series(provider: TrafficProvider) -> CountSeries {
+    let family = provider.family();
     let (metric, common, canary, primary, failed) = match family {
         "linkerd" => (
             "response_total",
@@ -179,7 +184,7 @@ fn count_series(provider: &str) -> CountSeries {
 /// The judge's count queries for `request-success-rate` (before rendering): requests and failed
 /// requests per side over the metric's interval, from the series Flagger's query divides.
 /// Unknown providers use Istio's series, as for the builtin queries.
-pub fn count_templates(provider: &str) -> JudgeQueries {
+pub fn count_templates(provider: TrafficProvider) -> JudgeQueries {
     let s = count_series(provider);
     let q = |side: &str, failed: bool| {
         let labels: Vec<&str> = [s.common, side, if failed { s.failed } else { "" }]
@@ -204,8 +209,8 @@ pub fn count_templates(provider: &str) -> JudgeQueries {
 /// primary)`: each side's latency buckets over the metric's interval, `sum by (le)`, from the
 /// histogram Flagger's query takes its quantile of. `None` for providers whose builtin latency is
 /// an average (nginx, skipper): they export no buckets to count slow requests with.
-pub fn bucket_templates(provider: &str) -> Option<(String, String)> {
-    let family = provider.split(':').next().unwrap_or(provider);
+pub fn bucket_templates(provider: TrafficProvider) -> Option<(String, String)> {
+    let family = provider.family();
     let s = count_series(provider);
     let (metric, common) = match family {
         "nginx" | "skipper" => return None,
@@ -265,6 +270,10 @@ mod tests {
         "skipper",
         "apisix",
     ];
+
+    fn tp(name: &str) -> TrafficProvider {
+        TrafficProvider::parse(name).expect(name)
+    }
 
     fn vars() -> TemplateVars {
         TemplateVars {
@@ -358,7 +367,7 @@ mod tests {
     #[test]
     fn count_queries_select_each_side_and_the_failures() {
         for provider in PROVIDERS {
-            let q = render_counts(&count_templates(provider), &vars()).unwrap();
+            let q = render_counts(&count_templates(tp(provider)), &vars()).unwrap();
             let all = [
                 &q.canary_total,
                 &q.canary_failed,
@@ -403,9 +412,10 @@ mod tests {
             selects(provider, &q.primary_failed, primary, canary);
         }
         // The success-rate query's own series: what Flagger divides is what the judge counts.
-        let istio = count_templates("istio");
+        let istio = count_templates(tp("istio"));
         assert!(
-            query_template("istio", Builtin::RequestSuccessRate).contains("istio_requests_total")
+            query_template(tp("istio"), Builtin::RequestSuccessRate)
+                .contains("istio_requests_total")
         );
         assert!(istio.canary_total.contains("istio_requests_total"));
     }
@@ -413,14 +423,14 @@ mod tests {
     #[test]
     fn bucket_queries_select_each_side_of_the_duration_histogram() {
         for provider in PROVIDERS {
-            let Some((canary_q, primary_q)) = bucket_templates(provider) else {
+            let Some((canary_q, primary_q)) = bucket_templates(tp(provider)) else {
                 assert!(matches!(provider, "nginx" | "skipper"), "{provider}");
                 continue;
             };
             let canary_q = render(&canary_q, &vars()).unwrap();
             let primary_q = render(&primary_q, &vars()).unwrap();
             // The same histogram as Flagger's request-duration query.
-            let flagger = query(provider, Builtin::RequestDuration, &vars()).unwrap();
+            let flagger = query(tp(provider), Builtin::RequestDuration, &vars()).unwrap();
             let metric = canary_q
                 .split("increase(")
                 .nth(1)
@@ -441,7 +451,7 @@ mod tests {
     fn every_query_selects_the_canary_and_not_the_primary() {
         for provider in PROVIDERS {
             for builtin in [Builtin::RequestSuccessRate, Builtin::RequestDuration] {
-                let q = query(provider, builtin, &vars()).unwrap();
+                let q = query(tp(provider), builtin, &vars()).unwrap();
                 assert!(!q.contains("{{"), "{provider}: unrendered: {q}");
                 let (canary, primary) = series(provider);
                 if provider == "nginx" {

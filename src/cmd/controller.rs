@@ -24,8 +24,9 @@ pub struct Args {
     )]
     metrics_server: String,
     /// Default traffic provider (a Canary's spec.provider overrides it): kubernetes,
-    /// gatewayapi[:v1|:v1beta1] or traefik.
-    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "kubernetes")]
+    /// gatewayapi[:v1|:v1beta1], istio, linkerd, smi[:v1alpha2|:v1alpha3], osm, nginx, traefik
+    /// or contour.
+    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "kubernetes", value_parser = mesh_provider)]
     mesh_provider: String,
     /// Labels tried in order to find a target's selector label.
     #[arg(
@@ -75,6 +76,15 @@ pub struct Args {
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
     log_level: String,
+}
+
+/// `--mesh-provider` is refused at start, with the fix, when serin does not drive it.
+fn mesh_provider(name: &str) -> Result<String, String> {
+    match serin_api::validate::traffic_provider_problem(name) {
+        Some(problem) => Err(problem),
+        None if name == "local" => Err("local is serin run's router, not a cluster's".into()),
+        None => Ok(name.to_string()),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use url::Url;
 
 use super::{Diagnostic, Rule};
-use crate::canary::{BUILTIN_METRICS, CanaryAnalysis, PROVIDERS};
+use crate::canary::{BUILTIN_METRICS, CanaryAnalysis};
 use crate::duration::GoDuration;
+use crate::provider::{Support, TRAFFIC_PROVIDER_NAMES, TrafficProvider};
 use crate::{Canary, WebhookType};
 
 /// Every Canary rule, run in order.
@@ -85,19 +86,34 @@ fn target_ref(canary: &Canary, out: &mut Vec<Diagnostic>) {
 }
 
 fn provider(canary: &Canary, out: &mut Vec<Diagnostic>) {
-    if let Some(p) = canary.spec.provider.as_deref()
-        && !PROVIDERS.contains(&p)
-    {
-        let hint = super::suggest::closest(p, PROVIDERS)
-            .map(|s| format!("did you mean {s}? "))
-            .unwrap_or_default();
-        out.push(Diagnostic::error(
-            "spec.provider",
-            format!(
-                "unknown provider {p:?}: {hint}use one of {}",
-                PROVIDERS.join(", ")
-            ),
-        ));
+    let Some(p) = canary.spec.provider.as_deref() else {
+        return;
+    };
+    match (traffic_provider_problem(p), TrafficProvider::parse(p)) {
+        (Some(problem), _) => out.push(Diagnostic::error("spec.provider", problem)),
+        (None, Some(provider)) => out.extend(super::router::router_rules(&canary.spec, provider)),
+        (None, None) => {}
+    }
+}
+
+/// Why a traffic provider name cannot be used (unknown, or named but not driven by serin), with
+/// the fix; shared with the controller's `--mesh-provider`.
+pub fn traffic_provider_problem(name: &str) -> Option<String> {
+    match TrafficProvider::parse(name) {
+        None => {
+            let hint = super::suggest::closest(name, TRAFFIC_PROVIDER_NAMES)
+                .map(|s| format!("did you mean {s}? "))
+                .unwrap_or_default();
+            let driven: Vec<_> = TrafficProvider::cluster_names().collect();
+            Some(format!(
+                "unknown provider {name:?}: {hint}use one of {}",
+                driven.join(", ")
+            ))
+        }
+        Some(p) => match p.support() {
+            Support::Driven => None,
+            Support::Refused(fix) => Some(format!("provider {name} is not supported: {fix}")),
+        },
     }
 }
 
@@ -114,58 +130,31 @@ fn metrics_server(canary: &Canary, out: &mut Vec<Diagnostic>) {
 
 fn provider_requirements(canary: &Canary, out: &mut Vec<Diagnostic>) {
     let spec = &canary.spec;
-    let provider = spec.provider.as_deref().unwrap_or("");
-    let family = provider.split(':').next().unwrap_or("");
-    match family {
-        "nginx" | "skipper" if spec.ingress_ref.is_none() => out.push(Diagnostic::error(
+    let provider = spec.provider.as_deref().and_then(TrafficProvider::parse);
+    match provider {
+        Some(TrafficProvider::Nginx) if spec.ingress_ref.is_none() => out.push(Diagnostic::error(
             "spec.ingressRef",
-            format!(
-                "provider {provider} needs the Ingress to split: add ingressRef: {{apiVersion: \
-                 networking.k8s.io/v1, kind: Ingress, name: <ingress>}}"
-            ),
+            "provider nginx needs the Ingress to split: add ingressRef: {apiVersion: \
+             networking.k8s.io/v1, kind: Ingress, name: <ingress>}",
         )),
-        "gatewayapi" if spec.service.gateway_refs.as_ref().is_none_or(Vec::is_empty) => {
+        Some(p @ TrafficProvider::GatewayApi { .. })
+            if spec.service.gateway_refs.as_ref().is_none_or(Vec::is_empty) =>
+        {
             out.push(Diagnostic::error(
                 "spec.service.gatewayRefs",
                 format!(
-                    "provider {provider} needs the Gateway to attach the HTTPRoute to: add \
+                    "provider {p} needs the Gateway to attach the HTTPRoute to: add \
                      service.gatewayRefs: [{{name: <gateway>, namespace: <ns>}}]"
                 ),
             ))
         }
-        "appmesh" if spec.service.mesh_name.as_deref().is_none_or(str::is_empty) => {
-            out.push(Diagnostic::error(
-                "spec.service.meshName",
-                format!("provider {provider} needs the App Mesh name: set service.meshName"),
-            ))
-        }
-        "apisix" if spec.route_ref.is_none() => out.push(Diagnostic::error(
-            "spec.routeRef",
-            "provider apisix needs the route to split: add routeRef: {apiVersion: \
-             apisix.apache.org/v2, kind: ApisixRoute, name: <route>}",
-        )),
         _ => {}
     }
-    let knative_target = is_knative_target(canary);
-    if family == "knative" && !knative_target {
+    if is_knative_target(canary) {
         out.push(Diagnostic::error(
             "spec.targetRef",
-            format!(
-                "provider knative needs a Knative Service target: set targetRef.apiVersion: \
-                 {KNATIVE_API_VERSION} and targetRef.kind: Service"
-            ),
-        ));
-    }
-    if knative_target && family != "knative" {
-        out.push(Diagnostic::error(
-            "spec.provider",
-            "a Knative Service target needs provider: knative",
-        ));
-    }
-    if knative_target && spec.autoscaler_ref.is_some() {
-        out.push(Diagnostic::error(
-            "spec.autoscalerRef",
-            "not supported with a Knative Service (Knative scales it): remove autoscalerRef",
+            "a Knative Service target is not supported: serin does not drive Knative traffic \
+             yet; canary the Deployment behind it instead",
         ));
     }
 }

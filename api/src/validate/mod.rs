@@ -12,6 +12,7 @@ pub mod alert_provider;
 pub mod canary;
 pub mod cross;
 pub mod metric_template;
+pub mod router;
 pub mod schema;
 pub mod stream;
 pub mod suggest;
@@ -21,6 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use canary::traffic_provider_problem;
+pub use router::router_rules;
 pub use stream::{MAX_INPUT_BYTES, ParseError, parse_stream};
 
 /// Error or warning.

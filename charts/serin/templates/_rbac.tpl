@@ -17,25 +17,14 @@ rbac.extraProviders, since a Canary's spec.provider can name another router.
 {{- $_ := set $groups "gateway.networking.k8s.io" (list "httproutes") }}
 {{- else if or (eq $kind "linkerd") (eq $kind "smi") (eq $kind "osm") }}
 {{- $_ := set $groups "split.smi-spec.io" (list "trafficsplits") }}
-{{- else if or (eq $kind "nginx") (eq $kind "skipper") }}
+{{- else if eq $kind "nginx" }}
 {{- $_ := set $groups "networking.k8s.io" (list "ingresses") }}
 {{- else if eq $kind "traefik" }}
 {{- $_ := set $groups "traefik.io" (list "traefikservices") }}
 {{- else if eq $kind "contour" }}
 {{- $_ := set $groups "projectcontour.io" (list "httpproxies") }}
-{{- else if eq $kind "gloo" }}
-{{- $_ := set $groups "gloo.solo.io" (list "upstreams") }}
-{{- $_ := set $groups "gateway.solo.io" (list "routetables") }}
-{{- else if eq $kind "kuma" }}
-{{- $_ := set $groups "kuma.io" (list "trafficroutes") }}
-{{- else if eq $kind "apisix" }}
-{{- $_ := set $groups "apisix.apache.org" (list "apisixroutes") }}
-{{- else if eq $kind "appmesh" }}
-{{- $_ := set $groups "appmesh.k8s.aws" (list "virtualnodes" "virtualrouters" "virtualservices") }}
-{{- else if eq $kind "knative" }}
-{{- $_ := set $groups "serving.knative.dev" (list "services" "revisions") }}
 {{- else if ne $kind "kubernetes" }}
-{{- fail (printf "meshProvider/rbac.extraProviders: unknown provider %q; use one of kubernetes, istio, linkerd, gatewayapi:v1, gatewayapi:v1beta1, nginx, traefik, contour, gloo, skipper, kuma, apisix, appmesh, knative, smi:v1alpha3, osm" .) }}
+{{- fail (printf "meshProvider/rbac.extraProviders: unknown provider %q; use one of kubernetes, gatewayapi, gatewayapi:v1, gatewayapi:v1beta1, istio, linkerd, smi, smi:v1alpha2, smi:v1alpha3, osm, nginx, traefik, contour" .) }}
 {{- end }}
 {{- end }}
 {{- range $group := keys $groups | sortAlpha }}

@@ -86,17 +86,10 @@ async fn counts(
     } else if metric.query.is_none()
         && Builtin::from_name(name) == Some(Builtin::RequestSuccessRate)
     {
-        let provider = canary
-            .spec
-            .provider
-            .clone()
-            .unwrap_or_else(|| ctx.config.mesh_provider.clone());
+        let provider = ctx.provider(canary).map_err(QueryError::Error)?;
         let prom = Prometheus::new(&default_server(ctx, canary))
             .map_err(|e| QueryError::Error(e.to_string()))?;
-        (
-            builtin::count_templates(&provider),
-            Source::Prometheus(prom),
-        )
+        (builtin::count_templates(provider), Source::Prometheus(prom))
     } else {
         return Err(QueryError::Error(format!(
             "metric {name} has a judge but no count queries: use the builtin request-success-rate or request-duration, or a templateRef to a MetricTemplate with spec.judge"
@@ -127,12 +120,8 @@ async fn histograms(
     metric: &CanaryMetric,
 ) -> Result<(Sample, Sample), QueryError> {
     let name = &metric.name;
-    let provider = canary
-        .spec
-        .provider
-        .clone()
-        .unwrap_or_else(|| ctx.config.mesh_provider.clone());
-    let (canary_q, primary_q) = builtin::bucket_templates(&provider).ok_or_else(|| {
+    let provider = ctx.provider(canary).map_err(QueryError::Error)?;
+    let (canary_q, primary_q) = builtin::bucket_templates(provider).ok_or_else(|| {
         QueryError::Error(format!(
             "metric {name} has a judge, but provider {provider} exports no latency histogram: use a MetricTemplate with spec.judge counting slow requests"
         ))

@@ -16,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use serin_analysis::Routes;
 use serin_api::Canary;
+use serin_api::provider::{SmiVersion, Support, TrafficProvider};
 
 use crate::Error;
 
@@ -24,43 +25,59 @@ use crate::Error;
 pub enum Router {
     /// Blue/green without a traffic split (Flagger's `kubernetes` provider): no objects.
     Kubernetes,
-    /// Gateway API HTTPRoute (`gatewayapi`, `gatewayapi:v1`, `gatewayapi:v1beta1`); with a
-    /// parentRef of kind Service it is GAMMA (Linkerd and other meshes).
-    GatewayApi,
+    /// Gateway API HTTPRoute, in `v1` or `v1beta1`; with a parentRef of kind Service it is GAMMA
+    /// (Linkerd and other meshes).
+    GatewayApi { v1beta1: bool },
     /// Traefik `TraefikService` (traefik.io/v1alpha1) with weighted services.
     Traefik,
     /// Istio VirtualService + DestinationRules.
     Istio,
     /// NGINX ingress: a `<ingress>-canary` Ingress with canary annotations.
     Nginx,
-    /// Linkerd / SMI / OSM TrafficSplit.
-    Smi,
+    /// Linkerd / SMI / OSM TrafficSplit in this `split.smi-spec.io` version.
+    Smi(SmiVersion),
     /// Contour HTTPProxy.
     Contour,
 }
 
 impl Router {
-    /// The router for a provider name; an error names the providers that exist.
-    pub fn for_provider(provider: &str) -> Result<Router, Error> {
-        match provider.split(':').next().unwrap_or("") {
-            "kubernetes" => Ok(Router::Kubernetes),
-            "gatewayapi" => Ok(Router::GatewayApi),
-            "traefik" => Ok(Router::Traefik),
-            "istio" => Ok(Router::Istio),
-            "nginx" => Ok(Router::Nginx),
-            "linkerd" | "smi" | "osm" => Ok(Router::Smi),
-            "contour" => Ok(Router::Contour),
-            _ => Err(Error::Router {
-                provider: provider.to_string(),
-                message: "this provider is not implemented yet; use kubernetes, gatewayapi, traefik, istio, nginx, linkerd/smi or contour".into(),
-            }),
+    /// The router for a provider; a provider serin does not drive is an error with its fix.
+    pub fn for_provider(provider: TrafficProvider) -> Result<Router, Error> {
+        let refused = |fix: &str| Error::Router {
+            provider: provider.to_string(),
+            message: fix.to_string(),
+        };
+        if let Support::Refused(fix) = provider.support() {
+            return Err(refused(fix));
         }
+        Ok(match provider {
+            TrafficProvider::Kubernetes => Router::Kubernetes,
+            TrafficProvider::GatewayApi { v1beta1 } => Router::GatewayApi { v1beta1 },
+            TrafficProvider::Traefik => Router::Traefik,
+            TrafficProvider::Istio => Router::Istio,
+            TrafficProvider::Nginx => Router::Nginx,
+            TrafficProvider::Linkerd | TrafficProvider::Osm => Router::Smi(SmiVersion::V1alpha2),
+            TrafficProvider::Smi(v) => Router::Smi(v),
+            TrafficProvider::Contour => Router::Contour,
+            TrafficProvider::Local => {
+                return Err(refused(
+                    "local is serin run's router: in a cluster use kubernetes, gatewayapi, \
+                     traefik, istio, nginx, linkerd/smi/osm or contour",
+                ));
+            }
+            other => return Err(refused(&format!("{other} has no router in serin"))),
+        })
     }
 
     fn resource(self) -> Option<ApiResource> {
         let (group, version, kind, plural) = match self {
             Router::Kubernetes => return None,
-            Router::GatewayApi => ("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
+            Router::GatewayApi { v1beta1 } => (
+                "gateway.networking.k8s.io",
+                if v1beta1 { "v1beta1" } else { "v1" },
+                "HTTPRoute",
+                "httproutes",
+            ),
             Router::Traefik => (
                 "traefik.io",
                 "v1alpha1",
@@ -74,9 +91,9 @@ impl Router {
                 "virtualservices",
             ),
             Router::Nginx => ("networking.k8s.io", "v1", "Ingress", "ingresses"),
-            Router::Smi => (
+            Router::Smi(version) => (
                 "split.smi-spec.io",
-                "v1alpha2",
+                version.as_str(),
                 "TrafficSplit",
                 "trafficsplits",
             ),
@@ -86,6 +103,35 @@ impl Router {
             &GroupVersionKind::gvk(group, version, kind),
             plural,
         ))
+    }
+
+    /// The router's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Router::Kubernetes => "kubernetes",
+            Router::GatewayApi { .. } => "gatewayapi",
+            Router::Traefik => "traefik",
+            Router::Istio => "istio",
+            Router::Nginx => "nginx",
+            Router::Smi(_) => "smi",
+            Router::Contour => "contour",
+        }
+    }
+
+    /// A 404 on creating the router's object means the API server does not serve its kind: the
+    /// router's CRDs are missing. Said as a router error, so the Canary is held with the fix.
+    fn unavailable(self, ar: &ApiResource, e: kube::Error) -> Error {
+        match e {
+            kube::Error::Api(ref status) if status.code == 404 => Error::Router {
+                provider: self.name().into(),
+                message: format!(
+                    "the API server does not serve {}.{}/{}: install the router's CRDs, or set \
+                     spec.provider to a router the cluster has",
+                    ar.plural, ar.group, ar.version
+                ),
+            },
+            e => e.into(),
+        }
     }
 
     /// Name of the router's object for this Canary.
@@ -113,10 +159,10 @@ impl Router {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
         let name = self.object_name(canary)?;
         let (spec, annotations) = match self {
-            Router::GatewayApi => (gatewayapi::spec(canary, routes), None),
+            Router::GatewayApi { .. } => (gatewayapi::spec(canary, routes), None),
             Router::Traefik => (traefik::spec(canary, routes), None),
             Router::Istio => (istio::spec(canary, routes), None),
-            Router::Smi => (smi::spec(canary, routes), None),
+            Router::Smi(_) => (smi::spec(canary, routes), None),
             Router::Contour => (contour::spec(canary, routes), None),
             Router::Nginx => {
                 let user = canary
@@ -149,7 +195,7 @@ impl Router {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {
                 let mut obj = DynamicObject::new(&name, &ar).within(&ns);
-                obj.data = json!({ "spec": spec });
+                obj.data = json!({ "spec": without_nulls(spec) });
                 let meta = obj.meta_mut();
                 meta.labels = Some(
                     [(
@@ -166,7 +212,9 @@ impl Router {
                             .collect(),
                     );
                 }
-                api.create(&PostParams::default(), &obj).await?;
+                api.create(&PostParams::default(), &obj)
+                    .await
+                    .map_err(|e| self.unavailable(&ar, e))?;
                 if self == Router::Istio {
                     self.create_destination_rules(client, canary).await?;
                 }
@@ -189,7 +237,9 @@ impl Router {
                 obj.data = json!({ "spec": spec });
                 obj.meta_mut().owner_references =
                     crate::workload::owner_reference(canary).map(|o| vec![o]);
-                api.create(&PostParams::default(), &obj).await?;
+                api.create(&PostParams::default(), &obj)
+                    .await
+                    .map_err(|e| self.unavailable(&ar, e))?;
             }
         }
         Ok(())
@@ -216,14 +266,38 @@ impl Router {
 fn read_routes(router: Router, canary: &Canary, obj: &DynamicObject) -> Option<Routes> {
     let spec: Value = obj.data.get("spec").cloned().unwrap_or_default();
     match router {
-        Router::GatewayApi => gatewayapi::routes(canary, &spec),
+        Router::GatewayApi { .. } => gatewayapi::routes(canary, &spec),
         Router::Traefik => traefik::routes(canary, &spec),
         Router::Istio => istio::routes(canary, &spec),
-        Router::Smi => smi::routes(canary, &spec),
+        Router::Smi(_) => smi::routes(canary, &spec),
         Router::Contour => contour::routes(canary, &spec),
         Router::Nginx => Some(nginx::routes(canary, &obj.annotations().clone())),
         Router::Kubernetes => None,
     }
+}
+
+/// A merge patch's `null`s mean "remove"; an object being created has nothing to remove.
+fn without_nulls(mut v: Value) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+        for v in m.values_mut() {
+            *v = without_nulls(std::mem::take(v));
+        }
+    }
+    v
+}
+
+/// `s` with every regex metacharacter escaped, for prefix and suffix matches written as regexes.
+pub(crate) fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
 }
 
 /// Names of the primary and canary Services.
