@@ -59,6 +59,28 @@ enum Command {
     Halt(cmd::canary_ops::Args),
 }
 
+impl Command {
+    /// Commands whose output is read by a pipe (`serin crds | head -1`): a closed pipe ends them
+    /// quietly, as it ends any Unix filter, instead of panicking in `println!`.
+    fn prints_for_a_pipe(&self) -> bool {
+        matches!(
+            self,
+            Command::Validate(_) | Command::Simulate(_) | Command::Crds(_) | Command::Status(_)
+        )
+    }
+}
+
+/// Rust ignores SIGPIPE so that a write to a closed pipe is an error; a printing command has
+/// nothing better to do with that error than to stop, which SIGPIPE's default action does with
+/// the exit status shells expect (141). Sockets are unaffected: std writes them with
+/// MSG_NOSIGNAL.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     // One process-wide TLS provider, before anything builds a rustls config (rust-stack.md §1.3).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -78,6 +100,9 @@ fn main() -> ExitCode {
     } else {
         Cli::parse()
     };
+    if cli.command.prints_for_a_pipe() {
+        restore_sigpipe();
+    }
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Run(args) => cmd::run::run(args),

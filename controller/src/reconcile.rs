@@ -365,7 +365,7 @@ fn accepted(status: &mut CanaryStatus, blocked: Option<(&str, &str)>) {
 const ACCEPTED: &str = "Accepted";
 
 pub fn error_policy(canary: Arc<Canary>, err: &Error, _ctx: Arc<Context>) -> Requeue {
-    tracing::warn!(canary = %canary.name_any(), namespace = ?canary.namespace(), error = %err, "reconcile failed; retrying");
+    tracing::warn!(canary = %canary.name_any(), namespace = canary.namespace().unwrap_or_default(), error = %err, "reconcile failed; retrying");
     Requeue::requeue(ERROR_REQUEUE)
 }
 

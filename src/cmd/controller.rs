@@ -73,9 +73,8 @@ pub struct Args {
     /// This replica's identity in events and the Lease (the pod name).
     #[arg(long, env = "SERIN_POD_NAME")]
     identity: Option<String>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
-    log_level: String,
+    #[command(flatten)]
+    log: super::logging::LogArgs,
 }
 
 /// `--mesh-provider` is refused at start, with the fix, when serin does not drive it.
@@ -88,18 +87,7 @@ fn mesh_provider(name: &str) -> Result<String, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log_level).with_context(|| {
-                format!(
-                    "--log-level {:?}: use error, warn, info, debug or trace",
-                    args.log_level
-                )
-            })?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    super::logging::init(&args.log)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let kube_config = match &args.kubeconfig {

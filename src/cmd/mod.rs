@@ -8,6 +8,7 @@ pub mod demo;
 pub mod demo_app;
 pub mod loadtest;
 pub mod loadtester;
+pub mod logging;
 pub mod run;
 pub mod simulate;
 pub mod status;
