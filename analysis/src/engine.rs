@@ -53,6 +53,10 @@ impl<'a> Engine<'a> {
             self.st.message = Some(m);
         }
         self.sync_condition();
+        // Only a tick that changed the status records itself: an idle tick writes nothing.
+        if self.st.phase.is_some_and(in_analysis) && self.st != *self.input.status {
+            self.st.last_tick_time = Some(format_time_ms(self.input.observed.now_ms));
+        }
         Output {
             status: self.st,
             actions: self.out.actions,
@@ -1060,6 +1064,13 @@ fn short(revision: &str) -> &str {
 pub(crate) fn format_time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// RFC 3339 with milliseconds, for times a shell waits on (`lastTickTime`).
+pub(crate) fn format_time_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 

@@ -115,6 +115,10 @@ pub struct CanaryStatus {
     /// serin: the statistical judges' evidence for the run under analysis (`judge:` metrics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<crate::judge::JudgeRecord>,
+    /// serin: when the analysis last advanced (RFC 3339, milliseconds); a restarted controller
+    /// waits out the interval from here instead of ticking at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tick_time: Option<String>,
     /// serin: the explanation of the last decision ("Rolling back prod/web: …").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
