@@ -11,6 +11,7 @@
 pub mod alert_provider;
 pub mod canary;
 pub mod cross;
+pub mod loadtester;
 pub mod metric_template;
 pub mod schema;
 pub mod stream;
@@ -140,7 +141,10 @@ pub fn validate_documents(docs: &[&Value]) -> Vec<Vec<Diagnostic>> {
 /// (e.g. `web.yaml document 2` when the set spans files).
 pub fn validate_documents_labeled(docs: &[&Value], labels: &[String]) -> Vec<Vec<Diagnostic>> {
     let mut out: Vec<Vec<Diagnostic>> = docs.iter().map(|d| validate_document(d)).collect();
-    for (index, diagnostic) in cross::check_labeled(docs, labels) {
+    for (index, diagnostic) in cross::check_labeled(docs, labels)
+        .into_iter()
+        .chain(loadtester::check(docs))
+    {
         out[index].push(diagnostic);
     }
     out
