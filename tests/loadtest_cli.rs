@@ -60,10 +60,62 @@ fn q_is_per_worker_like_hey() {
         &server.url("/q"),
     ]);
     assert_eq!(code, 0, "{err}");
-    // -q 10 per worker × 2 workers × 2 s = 40 requests (ticks at 0, 0.1 … 1.9 s per worker).
-    let at_server = server.count("/q");
-    assert!((38..=42).contains(&at_server), "server counted {at_server}");
-    assert_eq!(json(&out)["requests"], at_server);
+    // hey's ticks come one period in: 0.1 … 1.9 s, 19 per worker, none at -z.
+    assert_eq!(server.count("/q"), 38);
+    assert_eq!(json(&out)["requests"], 38);
+}
+
+#[test]
+fn q_pacing_is_heys_for_periods_that_do_not_divide_z() {
+    // hey -q 3 -c 2 -z 2s sends 12: ticks at 333 333 µs × 1…6 per worker.
+    for (q, c, z, want) in [
+        ("3", "2", "2s", 12),
+        ("7", "3", "1500ms", 30),
+        ("1", "2", "1s", 0),
+    ] {
+        let server = CountingServer::start();
+        let (code, out, err) = loadtest(&[
+            "-q",
+            q,
+            "-c",
+            c,
+            "-z",
+            z,
+            "--output",
+            "json",
+            &server.url("/p"),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(server.count("/p"), want, "-q {q} -c {c} -z {z}");
+        assert_eq!(json(&out)["requests"], want);
+    }
+}
+
+#[test]
+fn absurd_rates_are_refused_and_nothing_sent_never_passes() {
+    let (code, _, err) = loadtest(&["-q", "1e-300", "-z", "1s", "http://127.0.0.1:1/"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("-q: 1e-300 requests per second is out of range"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let server = CountingServer::start();
+    // One tick a second, first at 1 s: -z 1s ends the run before it.
+    let (code, _, err) = loadtest(&[
+        "-q",
+        "1",
+        "-c",
+        "1",
+        "-z",
+        "1s",
+        "--max-error-rate",
+        "5%",
+        &server.url("/none"),
+    ]);
+    assert_eq!(server.count("/none"), 0);
+    assert_eq!(code, 1, "a run that sent nothing fails its verdict: {err}");
+    assert!(err.contains("no request was sent"), "{err}");
 }
 
 #[test]
