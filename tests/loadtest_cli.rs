@@ -60,18 +60,20 @@ fn q_is_per_worker_like_hey() {
         &server.url("/q"),
     ]);
     assert_eq!(code, 0, "{err}");
-    // hey's ticks come one period in: 0.1 … 1.9 s, 19 per worker, none at -z.
-    assert_eq!(server.count("/q"), 38);
-    assert_eq!(json(&out)["requests"], 38);
+    // As hey 0.1.4 measured: ticks one period in, 0.1 … 1.9 s, and the one at 2 s that a
+    // worker back before -z waits for: 20 per worker.
+    assert_eq!(server.count("/q"), 40);
+    assert_eq!(json(&out)["requests"], 40);
 }
 
 #[test]
 fn q_pacing_is_heys_for_periods_that_do_not_divide_z() {
-    // hey -q 3 -c 2 -z 2s sends 12: ticks at 333 333 µs × 1…6 per worker.
+    // hey 0.1.4 against a local server: -q 3 -c 2 -z 2s sends 12 (the 6th tick is at 1.999998 s
+    // and its request ends after -z), -q 7 -c 3 -z 1.5s 33, -q 1 -c 2 -z 1s 2.
     for (q, c, z, want) in [
         ("3", "2", "2s", 12),
-        ("7", "3", "1500ms", 30),
-        ("1", "2", "1s", 0),
+        ("7", "3", "1500ms", 33),
+        ("1", "2", "1s", 2),
     ] {
         let server = CountingServer::start();
         let (code, out, err) = loadtest(&[
@@ -101,10 +103,10 @@ fn absurd_rates_are_refused_and_nothing_sent_never_passes() {
     );
     assert!(!err.contains("panicked"), "{err}");
     let server = CountingServer::start();
-    // One tick a second, first at 1 s: -z 1s ends the run before it.
+    // A first tick 1000 s in: -z 1s ends the run before it.
     let (code, _, err) = loadtest(&[
         "-q",
-        "1",
+        "0.001",
         "-c",
         "1",
         "-z",
