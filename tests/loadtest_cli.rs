@@ -60,10 +60,64 @@ fn q_is_per_worker_like_hey() {
         &server.url("/q"),
     ]);
     assert_eq!(code, 0, "{err}");
-    // -q 10 per worker × 2 workers × 2 s = 40 requests (ticks at 0, 0.1 … 1.9 s per worker).
-    let at_server = server.count("/q");
-    assert!((38..=42).contains(&at_server), "server counted {at_server}");
-    assert_eq!(json(&out)["requests"], at_server);
+    // As hey 0.1.4 measured: ticks one period in, 0.1 … 1.9 s, and the one at 2 s that a
+    // worker back before -z waits for: 20 per worker.
+    assert_eq!(server.count("/q"), 40);
+    assert_eq!(json(&out)["requests"], 40);
+}
+
+#[test]
+fn q_pacing_is_heys_for_periods_that_do_not_divide_z() {
+    // hey 0.1.4 against a local server: -q 3 -c 2 -z 2s sends 12 (the 6th tick is at 1.999998 s
+    // and its request ends after -z), -q 7 -c 3 -z 1.5s 33, -q 1 -c 2 -z 1s 2.
+    for (q, c, z, want) in [
+        ("3", "2", "2s", 12),
+        ("7", "3", "1500ms", 33),
+        ("1", "2", "1s", 2),
+    ] {
+        let server = CountingServer::start();
+        let (code, out, err) = loadtest(&[
+            "-q",
+            q,
+            "-c",
+            c,
+            "-z",
+            z,
+            "--output",
+            "json",
+            &server.url("/p"),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(server.count("/p"), want, "-q {q} -c {c} -z {z}");
+        assert_eq!(json(&out)["requests"], want);
+    }
+}
+
+#[test]
+fn absurd_rates_are_refused_and_nothing_sent_never_passes() {
+    let (code, _, err) = loadtest(&["-q", "1e-300", "-z", "1s", "http://127.0.0.1:1/"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("-q: 1e-300 requests per second is out of range"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let server = CountingServer::start();
+    // A first tick 1000 s in: -z 1s ends the run before it.
+    let (code, _, err) = loadtest(&[
+        "-q",
+        "0.001",
+        "-c",
+        "1",
+        "-z",
+        "1s",
+        "--max-error-rate",
+        "5%",
+        &server.url("/none"),
+    ]);
+    assert_eq!(server.count("/none"), 0);
+    assert_eq!(code, 1, "a run that sent nothing fails its verdict: {err}");
+    assert!(err.contains("no request was sent"), "{err}");
 }
 
 #[test]

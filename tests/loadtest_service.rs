@@ -296,3 +296,59 @@ fn shell_tasks_run_only_with_the_opt_in() {
     let (code, _) = svc.post("/", payload("sh", json!({"type": "bash", "cmd": "exit 3"})));
     assert_eq!(code, 500);
 }
+
+#[test]
+fn a_running_run_is_scored_over_the_window_asked_for() {
+    let server = CountingServer::start();
+    let svc = start(&[]);
+    let window = |name: &str, w: &str| -> serde_json::Value {
+        let (code, body) = http(
+            "GET",
+            &format!("{}/results/test/{name}?window={w}", svc.base),
+            "",
+        );
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    // Every request fails (/fail… answers 503), 20 req/s, far longer than the test.
+    let cmd = format!("hey -z 10m -q 10 -c 2 {}", server.url("/fail-all"));
+    let (code, body) = svc.post("/", payload("web", json!({"cmd": cmd})));
+    assert_eq!(code, 202, "{body}");
+    let fresh = window("web", "1h");
+    assert_eq!(fresh["complete"], false, "{fresh}");
+    assert!(
+        fresh["message"]
+            .as_str()
+            .unwrap()
+            .contains("first 3600s window"),
+        "{fresh}"
+    );
+    // A 2 s window is covered once the run is 1 s old (the per-second tolerance).
+    let w = wait_for(
+        "a covered 2s window with requests",
+        Duration::from_secs(30),
+        || {
+            Some(window("web", "2s"))
+                .filter(|w| w["complete"] == true && w["requests"].as_u64() > Some(0))
+        },
+    );
+    assert_eq!(w["running"], 1);
+    assert_eq!(w["error_rate"], 1.0, "every request to /fail… fails: {w}");
+    assert_eq!(w["requests"], w["status_codes"]["503"]);
+    // The run is still going: the latest record has no summary, the window has figures.
+    assert_eq!(svc.results("test", "web").unwrap()["state"], "running");
+    // `{{ target }}` renders to web-canary: the same runs answer.
+    assert_eq!(window("web-canary", "2s")["canary"], "test/web");
+    let (code, _) = http(
+        "GET",
+        &format!("{}/results/test/web?window=2h", svc.base),
+        "",
+    );
+    assert_eq!(code, 400);
+    let (code, _) = http(
+        "GET",
+        &format!("{}/results/test/other?window=1m", svc.base),
+        "",
+    );
+    assert_eq!(code, 404);
+}

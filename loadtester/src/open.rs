@@ -28,7 +28,6 @@ pub(crate) async fn run(
     state: Arc<Open>,
 ) {
     let rate = spec.rate.unwrap_or(1.0);
-    let period = Duration::from_secs_f64(1.0 / rate);
     let keepalive = !spec.disable_keepalive;
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     // Weighted round robin over the requests (a hey command has one).
@@ -41,7 +40,9 @@ pub(crate) async fn run(
     let start = state.start;
     let mut i: u64 = 0;
     loop {
-        let due = start + period.mul_f64(i as f64);
+        // i / rate is exact when the product is a whole second, so `--rate 3 -z 1s` sends 3 where
+        // a rounded period times i (999 999 999 ns) let a 4th one in; the parser bounds the rate.
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
         match spec.stop {
             Stop::Requests(n) if i >= n => break,
             Stop::Duration(z) if due >= start + z => break,

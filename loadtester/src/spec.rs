@@ -303,18 +303,23 @@ pub fn parse_hey_args<S: AsRef<str>>(args: &[S]) -> Result<Command, SpecError> {
     if c == 0 {
         return Err(flag_err("c", "must be at least 1"));
     }
+    if c > MAX_CONCURRENCY {
+        return Err(flag_err(
+            "c",
+            format!("{c} workers is out of range: at most {MAX_CONCURRENCY}"),
+        ));
+    }
     if let Some(q) = q
         && q < 0.0
     {
         return Err(flag_err("q", "must not be negative"));
     }
-    if let Some(r) = rate
-        && r <= 0.0
-    {
-        return Err(SpecError::Flag {
-            flag: "--rate".into(),
-            message: "must be greater than 0".into(),
-        });
+    // hey's -q 0 means no limit; otherwise a rate must give a period the ticker can keep.
+    if let Some(q) = q.filter(|q| *q > 0.0) {
+        check_rate("-q", q)?;
+    }
+    if let Some(r) = rate {
+        check_rate("--rate", r)?;
     }
     if rate.is_some() && q.is_some_and(|q| q > 0.0) {
         return Err(SpecError::Usage(
@@ -387,6 +392,32 @@ pub fn parse_hey_args<S: AsRef<str>>(args: &[S]) -> Result<Command, SpecError> {
         max_error_rate,
         output,
         body_file,
+    })
+}
+
+/// More workers than this are a typo or an attack (each holds memory and a connection).
+pub const MAX_CONCURRENCY: u32 = 100_000;
+
+/// Slowest rate: one request a day. Fastest: one a microsecond (hey's ticker resolution).
+pub const MIN_RATE: f64 = 1.0 / 86_400.0;
+pub const MAX_RATE: f64 = 1e6;
+
+/// Refuses a rate whose period cannot be scheduled (`-q 1e-300` would overflow the timer).
+pub fn check_rate(flag: &str, r: f64) -> Result<(), SpecError> {
+    if (MIN_RATE..=MAX_RATE).contains(&r) {
+        return Ok(());
+    }
+    // 1e-300 in full decimals would be three hundred characters.
+    let shown = if r == 0.0 || (1e-4..1e9).contains(&r.abs()) {
+        format!("{r}")
+    } else {
+        format!("{r:e}")
+    };
+    Err(SpecError::Flag {
+        flag: flag.into(),
+        message: format!(
+            "{shown} requests per second is out of range: give a rate between one a day ({MIN_RATE:.6}) and {MAX_RATE}"
+        ),
     })
 }
 
@@ -604,6 +635,13 @@ mod tests {
         assert!(msg("ftp://x/").contains("only http and https"));
         assert!(msg("http://x/ http://y/").contains("one URL expected"));
         assert!(msg("--rate 5 -q 1 http://x/").contains("cannot be combined"));
+        assert!(
+            msg("-q 1e-300 -z 1s http://x/")
+                .starts_with("-q: 1e-300 requests per second is out of range")
+        );
+        assert!(msg("-q 2e6 http://x/").starts_with("-q: "));
+        assert!(msg("--rate 1e-300 -z 1s http://x/").starts_with("--rate: "));
+        assert!(msg("--rate 0 -z 1s http://x/").starts_with("--rate: 0 requests per second"));
         assert!(msg("--max-error-rate lots http://x/").starts_with("--max-error-rate:"));
         assert!(msg("--output xml http://x/").starts_with("--output: expected json or text"));
     }

@@ -187,9 +187,24 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// `--max-error-rate` verdict: true when the failed fraction is within the limit.
+    /// `--max-error-rate` verdict: true when the failed fraction is within the limit. A run that
+    /// sent no request never passes: it measured nothing.
     pub fn passes(&self, max_error_rate: f64) -> bool {
-        self.error_rate <= max_error_rate
+        self.requests > 0 && self.error_rate <= max_error_rate
+    }
+
+    /// Why the verdict failed, in words.
+    pub fn verdict_error(&self, max_error_rate: f64) -> Option<String> {
+        if self.requests == 0 {
+            return Some("no request was sent: nothing to judge (is -q too low for -z?)".into());
+        }
+        (!self.passes(max_error_rate)).then(|| {
+            format!(
+                "error rate {:.2}% exceeds maxErrorRate {:.2}%",
+                self.error_rate * 100.0,
+                max_error_rate * 100.0
+            )
+        })
     }
 
     /// The summary in hey's layout (seconds with microsecond digits).
@@ -324,6 +339,8 @@ mod tests {
         let s = Recorder::new().summary(Duration::ZERO);
         assert_eq!(s.requests, 0);
         assert_eq!(s.rps, 0.0);
-        assert!(s.passes(0.0));
+        // Nothing measured is not a pass, whatever the limit.
+        assert!(!s.passes(1.0));
+        assert!(s.verdict_error(1.0).unwrap().contains("no request"));
     }
 }

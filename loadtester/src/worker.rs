@@ -39,6 +39,8 @@ pub enum EngineError {
     Client(#[from] ClientError),
     #[error("goose: {0}")]
     Goose(String),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -51,6 +53,13 @@ pub fn run_in_this_process(
 ) -> Result<WorkerReport, EngineError> {
     if spec.requests.is_empty() {
         return Err(EngineError::NoRequests);
+    }
+    // The parsers check these too; a job built another way must not reach a timer overflow.
+    if let Some(q) = spec.qps_per_worker {
+        crate::spec::check_rate("-q", q)?;
+    }
+    if let Some(r) = spec.rate {
+        crate::spec::check_rate("--rate", r)?;
     }
     let prepared = spec
         .requests

@@ -11,6 +11,7 @@ use serin_api::judge::JudgeSpec;
 use serin_api::template::{TemplateVars, render};
 use serin_api::{CanarySpec, CanaryStatus, MetricTemplate};
 use serin_providers::QueryError;
+use serin_providers::metric::MetricProvider;
 use serin_providers::prometheus::Prometheus;
 use serin_providers::webhook::{self, WebhookCall, WebhookPayload};
 
@@ -92,9 +93,12 @@ impl Checker {
             )));
         };
         let provider = t.spec.provider.type_.as_str();
+        if provider == "loadtester" {
+            return Ok((t, None));
+        }
         if !matches!(provider, "prometheus" | "") {
             return Err(error(format!(
-                "metric {}: MetricTemplate {} uses provider {provider:?}; local mode queries prometheus templates only",
+                "metric {}: MetricTemplate {} uses provider {provider:?}; local mode queries prometheus and loadtester templates only",
                 metric.name, tref.name
             )));
         }
@@ -132,6 +136,12 @@ impl Checker {
                 Ok(found) => found,
                 Err(m) => return m,
             };
+            if is_loadtester(t) {
+                return error(format!(
+                    "metric {name} has a judge but MetricTemplate {} reads the loadtester, which measures the canary alone: judge with Prometheus count queries",
+                    tref.name
+                ));
+            }
             let Some(queries) = &t.spec.judge else {
                 return error(format!(
                     "metric {name} has a judge but MetricTemplate {} has no spec.judge: add its four count queries (canaryTotal, canaryFailed, primaryTotal, primaryFailed)",
@@ -183,6 +193,9 @@ impl Checker {
                 Ok(q) => q,
                 Err(e) => return error(format!("MetricTemplate {} query: {e}", tref.name)),
             };
+            if is_loadtester(t) {
+                return loadtester_query(t, &query, metric.interval()).await;
+            }
             return self.prom_query(own.as_ref(), &metric.name, &query).await;
         }
         if let Some(q) = &metric.query {
@@ -278,6 +291,20 @@ impl Checker {
             Request::Metric { metric } => Answer::Metric(self.metric(router, metric).await),
             Request::Webhook { .. } => self.webhook(request, status, revision).await,
         }
+    }
+}
+
+fn is_loadtester(t: &MetricTemplate) -> bool {
+    t.spec.provider.type_ == "loadtester"
+}
+
+/// A `loadtester` MetricTemplate: the load its rollout hook started, read from `serin loadtester`
+/// over the metric's interval, as the controller reads it.
+async fn loadtester_query(t: &MetricTemplate, query: &str, interval: Duration) -> Measurement {
+    let name = t.metadata.name.as_deref().unwrap_or_default();
+    match MetricProvider::new(&t.spec.provider, &Default::default(), "") {
+        Ok(p) => from_query(p.query(query, interval).await),
+        Err(e) => error(format!("MetricTemplate {name}: {e}")),
     }
 }
 

@@ -302,7 +302,7 @@ impl MetricProvider {
             MetricProvider::Dynatrace(p) => p.query(query, interval, now).await,
             MetricProvider::CloudWatch(p) => p.query(query, interval, now).await,
             MetricProvider::Splunk(p) => p.query(query, interval, now).await,
-            MetricProvider::Loadtester(p) => p.query(query).await,
+            MetricProvider::Loadtester(p) => p.query(query, interval).await,
         }
     }
 }

@@ -298,22 +298,27 @@ async fn cloudwatch_needs_a_region() {
 }
 
 #[tokio::test]
-async fn loadtester_results() {
+async fn loadtester_reads_the_metric_window() {
     let fake = Fake::start().await;
     let l = provider("loadtester", &fake.address, &[]);
     fake.answer(
         200,
-        r#"{"namespace":"test","name":"web","state":"passed","summary":{"requests":100,"failed":2,"error_rate":0.02,"rps":50.0,"latency_us":{"min":100,"mean":900,"p50":800,"p90":1500,"p95":2000,"p99":4500,"max":9000}}}"#,
+        r#"{"canary":"test/web","window_secs":60.0,"complete":true,"runs":1,"running":1,"requests":100,"failed":2,"error_rate":0.02,"rps":50.0,"errors":0,"status_codes":{"200":98,"500":2},"latency_ms":{"mean":0.9,"p50":0.8,"p90":1.5,"p95":2.0,"p99":4.5},"message":null}"#,
     );
     assert_eq!(l.query("test/web error_rate", MINUTE).await, Ok(0.02));
-    assert_eq!(fake.last().path, "/results/test/web");
+    let seen = fake.last();
+    assert_eq!(seen.path, "/results/test/web");
+    assert_eq!(
+        seen.query["window"], "60",
+        "the metric's interval is the window"
+    );
     assert_eq!(l.query("test/web p99", MINUTE).await, Ok(4.5));
     assert!(error_text(l.query("test/web p42", MINUTE).await).contains("error_rate, rps"));
     assert!(error_text(l.query("web", MINUTE).await).contains("<namespace>/<name> <field>"));
 
     fake.answer(
         200,
-        r#"{"namespace":"test","name":"web","state":"running","summary":null}"#,
+        r#"{"canary":"test/web","window_secs":60.0,"complete":false,"runs":1,"running":1,"requests":3,"failed":0,"error_rate":0.0,"rps":3.0,"errors":0,"status_codes":{},"latency_ms":null,"message":"its first 60s window completes in 59s"}"#,
     );
     assert!(is_no_data(l.query("test/web rps", MINUTE).await));
     fake.answer(404, "no run");

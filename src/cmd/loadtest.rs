@@ -46,13 +46,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
         Output::Text => print!("{}", summary.to_text()),
     }
-    if let Some(max) = command.max_error_rate
-        && !summary.passes(max)
+    if let Some(error) = command
+        .max_error_rate
+        .and_then(|max| summary.verdict_error(max))
     {
         eprintln!(
-            "serin: error rate {:.2}% exceeds --max-error-rate {:.2}%",
-            summary.error_rate * 100.0,
-            max * 100.0
+            "serin: {}",
+            error.replace("maxErrorRate", "--max-error-rate")
         );
         return Ok(ExitCode::from(1));
     }

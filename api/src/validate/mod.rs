@@ -11,6 +11,7 @@
 pub mod alert_provider;
 pub mod canary;
 pub mod cross;
+pub mod loadtester;
 pub mod metric_template;
 pub mod router;
 pub mod schema;
@@ -143,7 +144,10 @@ pub fn validate_documents(docs: &[&Value]) -> Vec<Vec<Diagnostic>> {
 /// (e.g. `web.yaml document 2` when the set spans files).
 pub fn validate_documents_labeled(docs: &[&Value], labels: &[String]) -> Vec<Vec<Diagnostic>> {
     let mut out: Vec<Vec<Diagnostic>> = docs.iter().map(|d| validate_document(d)).collect();
-    for (index, diagnostic) in cross::check_labeled(docs, labels) {
+    for (index, diagnostic) in cross::check_labeled(docs, labels)
+        .into_iter()
+        .chain(loadtester::check(docs))
+    {
         out[index].push(diagnostic);
     }
     out

@@ -267,7 +267,14 @@ fn goose_spec(meta: &BTreeMap<String, Value>) -> Result<AttackSpec, Rejection> {
             expect_status: r.expect_status,
         });
     }
-    let users = num("users")?.unwrap_or(10.0).max(1.0) as u32;
+    let users = num("users")?.unwrap_or(10.0).max(1.0);
+    if users > f64::from(crate::spec::MAX_CONCURRENCY) {
+        return Err(bad(format!(
+            "metadata.users: {users} is out of range: at most {}",
+            crate::spec::MAX_CONCURRENCY
+        )));
+    }
+    let users = users as u32;
     let stop = match (dur("duration")?, num("totalRequests")?) {
         (Some(d), _) if !d.is_zero() => Stop::Duration(d),
         (_, Some(n)) if n >= 1.0 => Stop::Requests(n as u64),
@@ -281,6 +288,11 @@ fn goose_spec(meta: &BTreeMap<String, Value>) -> Result<AttackSpec, Rejection> {
         num("qps")?.filter(|q| *q > 0.0),
         num("rate")?.filter(|r| *r > 0.0),
     );
+    for (k, v) in [("qps", qps), ("rate", rate)] {
+        if let Some(v) = v {
+            crate::spec::check_rate(&format!("metadata.{k}"), v).map_err(|e| bad(e.to_string()))?;
+        }
+    }
     if qps.is_some() && rate.is_some() {
         return Err(bad(
             "metadata: qps (per user) and rate (total, open model) cannot be combined; pick one",
