@@ -21,6 +21,10 @@ pub struct Args {
     /// anyone who can reach the service could run commands.
     #[arg(long, env = "SERIN_LOADTESTER_ALLOW_SHELL")]
     allow_shell: bool,
+    /// Run `helm`/`helmv3` tasks (`helm test` only, without a shell) when a helm binary is on
+    /// PATH. Off by default: the tests run with the loadtester's service account.
+    #[arg(long, env = "SERIN_LOADTESTER_ALLOW_HELM")]
+    allow_helm: bool,
     /// Longest run of one task (Go duration); it is killed after that.
     #[arg(long, default_value = "1h", env = "SERIN_LOADTESTER_TIMEOUT")]
     timeout: String,
@@ -54,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let svc = Service::new(Config {
         namespace_regexp,
         allow_shell: args.allow_shell,
+        allow_helm: args.allow_helm,
         timeout,
         worker_exe,
         body_limit: DEFAULT_BODY_LIMIT,
@@ -64,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("--port: cannot listen on {addr}"))?;
-        tracing::info!(address = %listener.local_addr()?, allow_shell = args.allow_shell, "serin loadtester listening");
+        tracing::info!(address = %listener.local_addr()?, allow_shell = args.allow_shell, allow_helm = args.allow_helm, "serin loadtester listening");
         let token = svc.shutdown_token();
         tokio::spawn(async move {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

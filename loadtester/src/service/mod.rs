@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use gates::{Gate, Gates};
 use metrics::{Metrics, RunLabels};
 pub use regex::Regex;
+pub use task::Allow;
 use task::{Payload, Rejection, Task};
 use window::History;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub namespace_regexp: Option<regex::Regex>,
     /// Enables `bash` tasks and `cmd` tasks that are not hey (run through a shell).
     pub allow_shell: bool,
+    /// Enables `helm`/`helmv3` tasks (`helm test` only) when a helm binary is on PATH.
+    pub allow_helm: bool,
     /// Longest run of one task; it is killed after that.
     pub timeout: Duration,
     /// The `serin` executable, started as `serin loadtest-worker` for each attack.
@@ -308,7 +311,11 @@ async fn submit(State(svc): State<Arc<Service>>, body: Body) -> Response {
             ),
         });
     }
-    let task = match p.task(svc.config.allow_shell) {
+    let allow = Allow {
+        shell: svc.config.allow_shell,
+        helm: svc.config.allow_helm,
+    };
+    let task = match p.task_for(allow) {
         Ok(t) => t,
         Err(r) => return reject(r),
     };
@@ -321,6 +328,26 @@ async fn submit(State(svc): State<Arc<Service>>, body: Body) -> Response {
             max_error_rate,
         } => attack(svc, p, spec, key, label, wait, max_error_rate).await,
         Task::Shell { command, sync } => shell(svc, p, command, sync).await,
+        Task::Native {
+            native,
+            command,
+            sync,
+        } => {
+            let run = async move {
+                let out = native.run().await;
+                if out.ok() {
+                    Ok(out.output)
+                } else {
+                    Err(out.to_string())
+                }
+            };
+            finish(svc, p, command, sync, run).await
+        }
+        Task::Helm { args, command } => {
+            let mut helm = tokio::process::Command::new("helm");
+            helm.args(&args);
+            finish(svc, p, format!("helm {command}"), true, output_of(helm)).await
+        }
     }
 }
 
@@ -466,36 +493,60 @@ async fn run_one(
 
 /// `bash` (synchronous) and non-hey `cmd` (background) tasks, only with `--allow-shell`.
 async fn shell(svc: Arc<Service>, p: Payload, command: String, sync: bool) -> Response {
-    let run = {
-        let (command, timeout, shutdown) =
-            (command.clone(), svc.config.timeout, svc.shutdown.clone());
-        async move {
-            let child = tokio::process::Command::new(if sync { "bash" } else { "sh" })
-                .arg("-c")
-                .arg(&command)
-                .kill_on_drop(true)
-                .output();
-            tokio::select! {
-                out = tokio::time::timeout(timeout, child) => match out {
-                    Ok(Ok(o)) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-                    Ok(Ok(o)) => Err(format!("{}: {}{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))),
-                    Ok(Err(e)) => Err(format!("cannot start the shell: {e}")),
-                    Err(_) => Err(format!("killed after --timeout {}", serin_api::duration::format(timeout))),
-                },
-                _ = shutdown.cancelled() => Err("cancelled: the service is shutting down".into()),
-            }
+    let mut sh = tokio::process::Command::new(if sync { "bash" } else { "sh" });
+    sh.arg("-c").arg(&command);
+    finish(svc, p, command, sync, output_of(sh)).await
+}
+
+/// A child process's stdout when it succeeds; its status and combined output when not.
+async fn output_of(mut cmd: tokio::process::Command) -> Result<String, String> {
+    match cmd.kill_on_drop(true).output().await {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+        Ok(o) => Err(format!(
+            "{}: {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Err(format!("cannot start the command: {e}")),
+    }
+}
+
+/// Runs a command task under the service's timeout and shutdown: synchronous tasks answer 200
+/// with the output or 500 with the failure (Flagger's `bash`); background ones answer 202, are
+/// not started twice for the same canary and command, and log their result (Flagger's `cmd`).
+async fn finish(
+    svc: Arc<Service>,
+    p: Payload,
+    command: String,
+    sync: bool,
+    run: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
+) -> Response {
+    let canary = format!("{}.{}", p.name, p.namespace);
+    let (timeout, shutdown) = (svc.config.timeout, svc.shutdown.clone());
+    let bounded = async move {
+        tokio::select! {
+            out = tokio::time::timeout(timeout, run) => out.unwrap_or_else(|_| Err(format!("killed after --timeout {}", serin_api::duration::format(timeout)))),
+            _ = shutdown.cancelled() => Err("cancelled: the service is shutting down".into()),
         }
     };
     if sync {
-        return match run.await {
+        let result = bounded.await;
+        log_result(&canary, &command, &result);
+        return match result {
             Ok(out) => (StatusCode::OK, out).into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("command {command} failed: {e}\n"),
+            )
+                .into_response(),
         };
     }
-    let key = format!("{}.{} {}", p.name, p.namespace, command);
+    let key = format!("{canary} {command}");
     {
         let mut running = lock(&svc.running);
         if running.contains_key(&key) {
+            tracing::info!(%key, "command skipped: already running");
             return (
                 StatusCode::ACCEPTED,
                 "command skipped: the same command is already running\n",
@@ -505,9 +556,17 @@ async fn shell(svc: Arc<Service>, p: Payload, command: String, sync: bool) -> Re
         running.insert(key.clone(), svc.shutdown.child_token());
     }
     tokio::spawn(async move {
-        let result = run.await;
+        let result = bounded.await;
         lock(&svc.running).remove(&key);
-        tracing::info!(%key, ?result, "shell command ended");
+        log_result(&canary, &command, &result);
     });
     (StatusCode::ACCEPTED, "task accepted\n").into_response()
+}
+
+/// Flagger logs a command's output (`logCmdOutput`); failures are warnings.
+fn log_result(canary: &str, command: &str, result: &Result<String, String>) {
+    match result {
+        Ok(out) => tracing::info!(%canary, %command, output = %out.trim_end(), "command finished"),
+        Err(e) => tracing::warn!(%canary, %command, error = %e.trim_end(), "command failed"),
+    }
 }

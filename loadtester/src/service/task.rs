@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::acceptance::{self, Native, REMEDY, Refused};
 use crate::spec::{AttackSpec, RequestSpec, Stop, parse_error_rate, parse_hey_args};
 
 /// Flagger's `CanaryWebhookPayload` (extra fields are ignored).
@@ -37,6 +38,21 @@ pub enum Task {
     },
     /// `bash`, or a `cmd` that is not hey: only with `--allow-shell`.
     Shell { command: String, sync: bool },
+    /// `curl … [| grep …]` or `grpc_health_probe …`, run without a shell; `sync` for `bash`.
+    Native {
+        native: Native,
+        command: String,
+        sync: bool,
+    },
+    /// `helm`/`helmv3` with `--allow-helm`: `helm test …` run without a shell.
+    Helm { args: Vec<String>, command: String },
+}
+
+/// What the service was started to allow beyond native commands.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Allow {
+    pub shell: bool,
+    pub helm: bool,
 }
 
 /// A 4xx answer: status and a message saying what to fix.
@@ -64,6 +80,45 @@ fn text(v: &Value) -> String {
 
 impl Payload {
     pub fn task(&self, allow_shell: bool) -> Result<Task, Rejection> {
+        self.task_for(Allow {
+            shell: allow_shell,
+            helm: false,
+        })
+    }
+
+    /// A refused command, logged with the canary and the part that needs a shell.
+    fn refuse(&self, field: &str, e: &Refused) -> Rejection {
+        tracing::warn!(canary = %format!("{}.{}", self.name, self.namespace), part = %e.part(), "{field} refused: {e}");
+        bad(format!("{field}: {e}"))
+    }
+
+    /// `cmd`/`bash` commands that are not hey: native when they can be, else a shell if allowed.
+    fn native_or_shell(
+        &self,
+        cmd: String,
+        sync: bool,
+        allow_shell: bool,
+    ) -> Result<Task, Rejection> {
+        match acceptance::parse(&cmd) {
+            Ok(native) => Ok(Task::Native {
+                native,
+                command: cmd,
+                sync,
+            }),
+            Err(_) if allow_shell => Ok(Task::Shell { command: cmd, sync }),
+            Err(e) => Err(self.refuse(
+                if sync {
+                    "metadata.cmd (type bash)"
+                } else {
+                    "metadata.cmd"
+                },
+                &e,
+            )),
+        }
+    }
+
+    pub fn task_for(&self, allow: Allow) -> Result<Task, Rejection> {
+        let allow_shell = allow.shell;
         let Some(meta) = self.metadata.as_ref().filter(|m| !m.is_empty()) else {
             return Err(bad(
                 "metadata not found in payload: set the webhook's metadata, e.g. {type: cmd, cmd: \"hey -z 1m -q 10 -c 2 http://app-canary.test/\"}",
@@ -92,18 +147,18 @@ impl Payload {
                     .as_ref()
                     .ok()
                     .and_then(|w| w.first())
-                    .is_some_and(|w| w == "hey" || w.ends_with("/hey"));
+                    .is_some_and(|w| acceptance::program(w) == "hey");
                 if !is_hey {
+                    return self.native_or_shell(cmd, false, allow_shell);
+                }
+                if let Err(e) = acceptance::single_command(&cmd) {
                     if allow_shell {
                         return Ok(Task::Shell {
                             command: cmd,
                             sync: false,
                         });
                     }
-                    return Err(bad(format!(
-                        "metadata.cmd: only hey commands run here, natively and without a shell; '{}' is not one (start serin loadtester with --allow-shell to run shell commands)",
-                        cmd.split_whitespace().next().unwrap_or_default()
-                    )));
+                    return Err(self.refuse("metadata.cmd", &e));
                 }
                 let words = words
                     .map_err(|e| bad(format!("metadata.cmd: cannot split the command: {e}")))?;
@@ -142,24 +197,70 @@ impl Payload {
                 })
             }
             "bash" => {
-                if !allow_shell {
-                    return Err(bad(
-                        "metadata.type bash runs a shell and is disabled; start serin loadtester with --allow-shell to enable it, or use a hey command with type cmd",
-                    ));
-                }
                 let Some(cmd) = get("cmd").filter(|c| !c.trim().is_empty()) else {
-                    return Err(bad("metadata.cmd is missing: give the bash command to run"));
+                    return Err(bad(
+                        "metadata.cmd is missing: give the command to run, e.g. \"curl -sd 'test' http://app-canary.test/token | grep token\"",
+                    ));
                 };
-                Ok(Task::Shell {
-                    command: cmd,
-                    sync: true,
-                })
+                self.native_or_shell(cmd, true, allow_shell)
             }
+            "helm" | "helmv3" => self.helm(get("cmd"), &kind, allow.helm),
+            "kubectl" | "concord" | "ngrinder" => Err(bad(format!(
+                "metadata.type '{kind}' is not run by serin's loadtester: {}; run it from a Kubernetes Job, or as a native acceptance check (type bash: curl … [| grep …], grpc_health_probe -addr=…)",
+                match kind.as_str() {
+                    "kubectl" => "it would need cluster credentials in the loadtester",
+                    "concord" => "Concord processes need a Concord server and API key",
+                    _ => "nGrinder tests need an nGrinder controller and its credentials",
+                }
+            ))),
             other => Err(bad(format!(
-                "metadata.type '{other}' is not supported; use cmd (a hey command), goose (a scenario), or bash (with --allow-shell)"
+                "metadata.type '{other}' is not supported; use cmd (hey, curl … [| grep …] or grpc_health_probe), goose (a scenario), bash (the same checks, or any command with --allow-shell) or helmv3 (helm test, with --allow-helm)"
             ))),
         }
     }
+}
+
+impl Payload {
+    /// `helm test …` (Flagger's cmd omits `helm`), run without a shell when allowed and helm is
+    /// installed; any other helm command could change the cluster and is refused.
+    fn helm(&self, cmd: Option<String>, kind: &str, allow_helm: bool) -> Result<Task, Rejection> {
+        let field = format!("metadata.cmd (type {kind})");
+        let Some(cmd) = cmd.filter(|c| !c.trim().is_empty()) else {
+            return Err(bad(format!(
+                "{field} is missing: give the helm test arguments, e.g. \"test podinfo -n test\""
+            )));
+        };
+        acceptance::single_command(&cmd).map_err(|e| self.refuse(&field, &e))?;
+        let mut args = shell_words::split(&cmd)
+            .map_err(|e| bad(format!("{field}: cannot split the command: {e}")))?;
+        if args
+            .first()
+            .is_some_and(|a| acceptance::program(a) == "helm")
+        {
+            args.remove(0);
+        }
+        if args.first().map(String::as_str) != Some("test") {
+            return Err(bad(format!(
+                "{field}: only `helm test` runs here, '{cmd}' is not one"
+            )));
+        }
+        if !allow_helm {
+            return Err(bad(format!(
+                "{field}: helm tests are off; start serin loadtester with --allow-helm (chart value loadtester.allowHelm, off by default) in an image with helm and a service account that may run the release's tests; {REMEDY}"
+            )));
+        }
+        if !on_path("helm") {
+            return Err(bad(format!(
+                "{field}: --allow-helm is set but no helm binary is on PATH"
+            )));
+        }
+        Ok(Task::Helm { args, command: cmd })
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// One request of a goose scenario, as written in `metadata.scenario`.
@@ -348,19 +449,38 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("--allow-shell"), "{}", e.message);
-        let e = payload(serde_json::json!({"cmd": "curl http://x/"}))
+        assert!(e.message.contains("`echo`"), "{}", e.message);
+        // curl is native now, with or without --allow-shell; curl with a shell operator is not.
+        for allow in [false, true] {
+            assert!(matches!(
+                payload(serde_json::json!({"cmd": "curl http://x/"}))
+                    .task(allow)
+                    .unwrap(),
+                Task::Native { sync: false, .. }
+            ));
+        }
+        let e = payload(serde_json::json!({"cmd": "curl http://x/; id"}))
             .task(false)
             .unwrap_err();
-        assert!(e.message.contains("'curl' is not one"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("metadata.cmd: `http://x/;` (a command separator) needs a shell"),
+            "{}",
+            e.message
+        );
         assert_eq!(
-            payload(serde_json::json!({"cmd": "curl http://x/"}))
+            payload(serde_json::json!({"cmd": "curl http://x/ > /tmp/x"}))
                 .task(true)
                 .unwrap(),
             Task::Shell {
-                command: "curl http://x/".into(),
+                command: "curl http://x/ > /tmp/x".into(),
                 sync: false
             }
         );
+        let e = payload(serde_json::json!({"cmd": "hey -z 1m http://x/ && id"}))
+            .task(false)
+            .unwrap_err();
+        assert!(e.message.contains("`&&`"), "{}", e.message);
         assert!(matches!(
             payload(serde_json::json!({"type": "bash", "cmd": "true"}))
                 .task(true)
@@ -370,11 +490,37 @@ mod tests {
     }
 
     #[test]
+    fn helm_tests_only_when_allowed() {
+        let task = |cmd: &str, helm: bool| {
+            payload(serde_json::json!({"type": "helmv3", "cmd": cmd}))
+                .task_for(Allow { shell: true, helm })
+        };
+        let off = task("test podinfo -n test", false).unwrap_err().message;
+        assert!(off.contains("--allow-helm"), "{off}");
+        let other = task("uninstall podinfo", true).unwrap_err().message;
+        assert!(other.contains("only `helm test`"), "{other}");
+        let chained = task("test podinfo; helm uninstall podinfo", true)
+            .unwrap_err()
+            .message;
+        assert!(chained.contains("`podinfo;`"), "{chained}");
+        // Whether it then runs depends on a helm binary on PATH.
+        match task("helm test podinfo -n test", true) {
+            Ok(Task::Helm { args, .. }) => assert_eq!(args, ["test", "podinfo", "-n", "test"]),
+            Err(e) => assert!(
+                e.message.contains("no helm binary is on PATH"),
+                "{}",
+                e.message
+            ),
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_metadata() {
         let msg = |m: Value| payload(m).task(false).unwrap_err().message;
         assert!(msg(serde_json::json!({})).contains("metadata not found"));
         assert!(
-            msg(serde_json::json!({"type": "ngrinder"})).contains("'ngrinder' is not supported")
+            msg(serde_json::json!({"type": "ngrinder"})).contains("'ngrinder' is not run by serin")
         );
         assert!(
             msg(serde_json::json!({"cmd": "hey -q x http://x/"}))
