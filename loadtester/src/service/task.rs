@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::acceptance::{self, Native, REMEDY, Refused};
+use crate::acceptance::{self, Native, Refused};
 use crate::spec::{AttackSpec, RequestSpec, Stop, parse_error_rate, parse_hey_args};
 
 /// Flagger's `CanaryWebhookPayload` (extra fields are ignored).
@@ -246,7 +246,7 @@ impl Payload {
         }
         if !allow_helm {
             return Err(bad(format!(
-                "{field}: helm tests are off; start serin loadtester with --allow-helm (chart value loadtester.allowHelm, off by default) in an image with helm and a service account that may run the release's tests; {REMEDY}"
+                "{field}: helm tests are off; start serin loadtester with --allow-helm (chart value loadtester.allowHelm, off by default) in an image with helm and a service account that may run the release's tests"
             )));
         }
         if !on_path("helm") {
