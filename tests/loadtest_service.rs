@@ -247,7 +247,11 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix() {
     assert!(msg.contains("name"), "{msg}");
     for (meta, want) in [
         (json!({}), "metadata not found"),
-        (json!({"type": "ngrinder"}), "'ngrinder' is not supported"),
+        (
+            json!({"type": "ngrinder"}),
+            "'ngrinder' is not run by serin",
+        ),
+        (json!({"type": "jmeter"}), "'jmeter' is not supported"),
         (
             json!({"cmd": "hey -q x http://127.0.0.1:1/"}),
             "-q: expected a number, got 'x'",
@@ -255,8 +259,8 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix() {
         (json!({"cmd": "hey -z 1m"}), "missing the target URL"),
         (json!({"type": "bash", "cmd": "echo hi"}), "--allow-shell"),
         (
-            json!({"cmd": "curl -s http://127.0.0.1:1/"}),
-            "'curl' is not one",
+            json!({"cmd": "curl -s http://127.0.0.1:1/ | sh"}),
+            "`sh` (a program piped to that is not grep) needs a shell",
         ),
         (json!({"type": "cmd"}), "metadata.cmd is missing"),
     ] {
