@@ -7,6 +7,7 @@
 //! query, or answered something that is not one number).
 
 pub mod alerts;
+pub mod body;
 pub mod builtin;
 pub mod cloudwatch;
 pub mod datadog;
