@@ -74,7 +74,7 @@ fn v1beta1_as_v1(mut crd: Value) -> Value {
         .remove("validation")
         .and_then(|v| v.get("openAPIV3Schema").cloned())
         .unwrap_or_else(|| json!({"x-kubernetes-preserve-unknown-fields": true}));
-    if schema.get("type").is_none() {
+    if schema.is_object() && schema.get("type").is_none() {
         schema["type"] = json!("object");
     }
     let columns: Vec<Value> = spec

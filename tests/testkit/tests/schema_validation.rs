@@ -526,3 +526,21 @@ async fn ingress_fields_of_the_wrong_type_are_refused() {
         .await;
     assert_eq!(good.code, 201, "{}", good.body);
 }
+
+#[test]
+fn a_malformed_schema_checks_what_it_can_without_panicking() {
+    let s = json!({"type": "object", "required": "spec", "properties": {
+        "spec": {"type": "object", "properties": [], "additionalProperties": 5,
+                 "maximum": "x", "items": 5, "enum": "a", "pattern": "([", "oneOf": {}},
+        "list": {"type": "array", "items": 5, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": 1},
+        "count": {"type": "integer", "maximum": "ten"}}});
+    let mut obj = json!({"spec": {"a": 1}, "list": [1, 1], "count": 11, "other": true});
+    let pruned = schema::prune(&mut obj, &s);
+    assert_eq!(pruned, ["other", "spec.a"]);
+    let mut causes = Vec::new();
+    schema::validate(&obj, &s, "", &mut causes);
+    assert!(causes.is_empty(), "{causes:?}");
+    schema::validate(&json!({"count": "11"}), &s, "", &mut causes);
+    assert_eq!(causes.len(), 1);
+    assert_eq!(causes[0].field, "count");
+}

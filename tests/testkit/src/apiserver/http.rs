@@ -234,8 +234,14 @@ async fn route(
             .unwrap_or_else(|| "Metadata".into())
     });
     let ns = rp.ns.clone().unwrap_or_default();
-    let field_validation = FieldValidation::parse(query.get("fieldValidation").map(String::as_str))
-        .map_err(ApiError::bad_request)?;
+    // Only writes take the parameter; reads ignore it, as kube-apiserver's do.
+    let field_validation = match *method {
+        Method::POST | Method::PUT | Method::PATCH => {
+            FieldValidation::parse(query.get("fieldValidation").map(String::as_str))
+                .map_err(ApiError::bad_request)?
+        }
+        _ => FieldValidation::default(),
+    };
     let Some(name) = rp.name.clone() else {
         return match *method {
             Method::GET if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) => {

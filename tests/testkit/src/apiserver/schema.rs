@@ -410,34 +410,35 @@ fn check_array(items: &[Value], s: &Value, path: &str, out: &mut Vec<Cause>) {
     }
 }
 
-/// `x-kubernetes-list-type: set` (items unique) and `map` (items unique by `x-kubernetes-list-map-keys`).
+/// `x-kubernetes-list-type: set` (items unique) and `map` (object items unique by
+/// `x-kubernetes-list-map-keys`).
 fn check_list_type(items: &[Value], s: &Value, path: &str, out: &mut Vec<Cause>) {
-    let identity = |item: &Value| -> Value {
+    let keys: Vec<&str> = s
+        .get("x-kubernetes-list-map-keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let identity = |item: &Value| -> Option<Value> {
         match s.get("x-kubernetes-list-type").and_then(Value::as_str) {
+            Some("set") => Some(item.clone()),
             Some("map") => {
-                let keys = s
-                    .get("x-kubernetes-list-map-keys")
-                    .and_then(Value::as_array);
+                let o = item.as_object()?;
                 let picked: Map<String, Value> = keys
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .filter_map(|k| Some((k.to_string(), item.get(k)?.clone())))
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), o.get(*k)?.clone())))
                     .collect();
-                Value::Object(picked)
+                Some(Value::Object(picked))
             }
-            _ => item.clone(),
+            _ => None,
         }
     };
-    if !matches!(
-        s.get("x-kubernetes-list-type").and_then(Value::as_str),
-        Some("set" | "map")
-    ) {
-        return;
-    }
-    let ids: Vec<Value> = items.iter().map(identity).collect();
+    let ids: Vec<Option<Value>> = items.iter().map(identity).collect();
     for (i, id) in ids.iter().enumerate() {
-        if ids[..i].contains(id) {
+        if let Some(id) = id
+            && ids[..i].iter().any(|earlier| earlier.as_ref() == Some(id))
+        {
             out.push(Cause::new(
                 "FieldValueDuplicate",
                 &format!("{path}[{i}]"),
