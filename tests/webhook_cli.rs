@@ -86,6 +86,7 @@ fn limits_have_env_mirrors_in_help() {
         "SERIN_BODY_TIMEOUT",
         "SERIN_IDLE_TIMEOUT",
         "SERIN_MAX_BODY_BYTES",
+        "SERIN_MAX_BUFFERED_BYTES",
         "SERIN_DRAIN_TIMEOUT",
     ] {
         assert!(help.contains(env), "{env} missing from:\n{help}");

@@ -70,6 +70,11 @@ pub struct Args {
     #[arg(long, env = "SERIN_MAX_BODY_BYTES", default_value_t = serin_webhook::MAX_BODY_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     max_body_bytes: u64,
+    /// Request body bytes held by all connections together (503 beyond it); bounds the memory
+    /// of many clients each sending part of a large body. At least --max-body-bytes.
+    #[arg(long, env = "SERIN_MAX_BUFFERED_BYTES", default_value_t = 32 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 34))]
+    max_buffered_bytes: u64,
     /// On SIGTERM, how long open connections get to finish their requests.
     #[arg(long, env = "SERIN_DRAIN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -99,6 +104,7 @@ impl Args {
             idle_timeout: self.idle_timeout,
             // At most 1 GiB (the flag's range), so it fits any usize serin builds for.
             max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            max_buffered_bytes: usize::try_from(self.max_buffered_bytes).unwrap_or(usize::MAX),
             drain_timeout: self.drain_timeout,
         }
     }
@@ -115,6 +121,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    if args.max_buffered_bytes < args.max_body_bytes {
+        bail!(
+            "--max-buffered-bytes {} is below --max-body-bytes {}: a body of the largest size could never be read",
+            args.max_buffered_bytes,
+            args.max_body_bytes
+        );
+    }
     if args.tls_cert_file.is_none() && !args.self_signed {
         bail!(
             "no serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed --service NAME.NAMESPACE"

@@ -22,6 +22,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Largest request body (413 beyond it, refused from `Content-Length` before it is read).
     pub max_body_bytes: usize,
+    /// Request body bytes held at once by all connections together (503 beyond it): what bounds
+    /// the memory of many clients each sending part of a large body. At least `max_body_bytes`.
+    pub max_buffered_bytes: usize,
     /// On shutdown, how long open connections get to finish their requests.
     pub drain_timeout: Duration,
 }
@@ -38,6 +41,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: MAX_BODY_BYTES,
+            max_buffered_bytes: 32 * 1024 * 1024,
             drain_timeout: Duration::from_secs(20),
         }
     }

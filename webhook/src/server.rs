@@ -14,6 +14,7 @@ use http_body_util::BodyExt as _;
 use kube::core::DynamicObject;
 use kube::core::admission::AdmissionReview;
 use serin_api::hold::Kind;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::index::CanaryIndex;
 use crate::limits::Limits;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub index: Arc<dyn CanaryIndex>,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// A permit per KiB of request body held, `limits.max_buffered_bytes` in all.
+    buffered: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -34,10 +37,15 @@ impl AppState {
     }
 
     pub fn with_limits(index: Arc<dyn CanaryIndex>, limits: Limits) -> Arc<Self> {
+        let kib = limits
+            .max_buffered_bytes
+            .div_ceil(1024)
+            .min(Semaphore::MAX_PERMITS);
         Arc::new(AppState {
             index,
             metrics: Metrics::new(),
             limits,
+            buffered: Arc::new(Semaphore::new(kib)),
         })
     }
 }
@@ -99,8 +107,8 @@ async fn answer(
         state.metrics.record(labels, start.elapsed().as_secs_f64());
     };
     let (parts, body) = request.into_parts();
-    let body = match read_body(&parts.headers, body, &state.limits).await {
-        Ok(body) => body,
+    let (body, held) = match read_body(&parts.headers, body, state).await {
+        Ok(read) => read,
         Err((status, message)) => {
             record("unknown", "unknown", "rejected");
             return json_error(status, &message);
@@ -122,6 +130,7 @@ async fn answer(
         }
     };
     drop(body);
+    drop(held);
     let verdict = decide(&review);
     record(
         kind_label(&review.request.kind.kind),
@@ -131,14 +140,16 @@ async fn answer(
     json_ok(&verdict.into_review(&review.request))
 }
 
-/// Reads a request body of at most `limits.max_body_bytes` within `limits.body_timeout`. A body
-/// declared larger is refused before a byte of it is read; one that turns out larger is refused
-/// as soon as it passes the limit. Only what arrived is held, never the declared size.
+/// Reads a request body of at most `max_body_bytes` within `body_timeout`. A body declared larger
+/// is refused before a byte of it is read; one that turns out larger is refused as soon as it
+/// passes the limit. Only what arrived is held, never the declared size, and only while the
+/// budget of all bodies together (`max_buffered_bytes`) allows: the permits returned hold it.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
-    limits: &Limits,
-) -> Result<Vec<u8>, (StatusCode, String)> {
+    state: &AppState,
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), (StatusCode, String)> {
+    let limits = &state.limits;
     let max = limits.max_body_bytes;
     let too_large = || {
         (
@@ -160,6 +171,7 @@ async fn read_body(
         let mut body = body;
         let mut chunks = Vec::new();
         let mut total = 0;
+        let mut held: Option<OwnedSemaphorePermit> = None;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|err| {
                 (
@@ -167,19 +179,21 @@ async fn read_body(
                     format!("reading the request body failed: {err}"),
                 )
             })?;
-            if let Ok(data) = frame.into_data() {
-                total += data.len();
-                if total > max {
-                    return Err(too_large());
-                }
-                chunks.push(data);
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total += data.len();
+            if total > max {
+                return Err(too_large());
             }
+            hold(&state.buffered, &mut held, total, limits.max_buffered_bytes)?;
+            chunks.push(data);
         }
         let mut out = Vec::with_capacity(total);
         for chunk in chunks {
             out.extend_from_slice(&chunk);
         }
-        Ok(out)
+        Ok((out, held))
     };
     let timeout = limits.body_timeout;
     tokio::time::timeout(timeout, read)
@@ -190,6 +204,35 @@ async fn read_body(
                 format!("the request body did not arrive within {timeout:?} (--body-timeout)"),
             ))
         })
+}
+
+/// Grows `held` to a permit per KiB of `total` bytes, or refuses with 503 when the budget of
+/// all request bodies is spent (many clients each holding part of a body).
+fn hold(
+    budget: &Arc<Semaphore>,
+    held: &mut Option<OwnedSemaphorePermit>,
+    total: usize,
+    max_buffered: usize,
+) -> Result<(), (StatusCode, String)> {
+    let have = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+    let more = u32::try_from(total.div_ceil(1024).saturating_sub(have)).unwrap_or(u32::MAX);
+    if more == 0 {
+        return Ok(());
+    }
+    let permit = budget.clone().try_acquire_many_owned(more).map_err(|_| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the webhook already holds {} of request bodies (--max-buffered-bytes); retry",
+                human_bytes(max_buffered)
+            ),
+        )
+    })?;
+    match held {
+        Some(held) => held.merge(permit),
+        None => *held = Some(permit),
+    }
+    Ok(())
 }
 
 /// `3 MiB`, `64 KiB`, `1000 bytes`.

@@ -30,6 +30,7 @@ fn limits() -> Limits {
         body_timeout: LONG,
         idle_timeout: LONG,
         max_body_bytes: 64 * 1024,
+        max_buffered_bytes: 1024 * 1024,
         drain_timeout: LONG,
     }
 }
@@ -232,6 +233,40 @@ async fn bodies_over_the_limit_are_refused_without_being_read() {
 }
 
 #[tokio::test]
+async fn many_partial_bodies_are_bounded_by_the_buffer_budget() {
+    let server = Arc::new(
+        start(Limits {
+            max_buffered_bytes: 128 * 1024,
+            ..limits()
+        })
+        .await,
+    );
+    // Three clients each send 60 KiB of a 64 KiB body and stop: two fit the budget of 128 KiB
+    // and wait for the rest of their bodies; the one read last is refused.
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (server, answers) = (server.clone(), answers.clone());
+        clients.push(tokio::spawn(async move {
+            let head = b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-length: 65536\r\n\r\n";
+            let _ = answers.send(raw_exchange(&server, head, &[b' '; 60 * 1024]).await);
+        }));
+    }
+    let first = tokio::time::timeout(GUARD, answered.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+    assert!(first.contains("--max-buffered-bytes"), "{first}");
+    for client in clients {
+        client.abort();
+    }
+    // Once those connections are gone, the budget is free again.
+    let (status, _) = server.post("/mutate", b"{}".to_vec()).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_get_a_json_body() {
     let server = start(limits()).await;
     let (status, body) = server.post("/nowhere", Vec::new()).await;
@@ -299,6 +334,7 @@ async fn reviews_the_api_server_never_sends_are_denied() {
 async fn a_denial_lists_a_bounded_number_of_problems() {
     let server = start(Limits {
         max_body_bytes: serin_webhook::MAX_BODY_BYTES,
+        max_buffered_bytes: serin_webhook::MAX_BODY_BYTES,
         ..limits()
     })
     .await;
