@@ -18,6 +18,11 @@ use tower::ServiceExt as _;
 use crate::limits::Limits;
 use crate::server::{AppState, router};
 
+/// Bytes a connection reads ahead of its handler (HTTP/1.1 buffer, HTTP/2 window).
+const READ_AHEAD: usize = 64 * 1024;
+/// HTTP/2 streams open at once on one connection; the API server opens another connection past it.
+const MAX_STREAMS: u32 = 32;
+
 /// Serves `state`'s router over TLS on `listener` until `shutdown` completes; then stops
 /// accepting, lets open connections finish their requests for up to `drain_timeout`, and
 /// returns. Each connection keeps the certificate it was handshaken with, so a reload never drops
@@ -147,7 +152,16 @@ impl Connection {
                 response
             }
         });
-        let builder = Builder::new(TokioExecutor::new());
+        let mut builder = Builder::new(TokioExecutor::new());
+        // What a connection may have read ahead of the handler, which counts body bytes against
+        // `max_buffered_bytes` only as it takes them: hyper's defaults (a 408 KiB HTTP/1.1 read
+        // buffer, a 1 MiB HTTP/2 window) times 128 connections would be more than the budget.
+        builder.http1().max_buf_size(READ_AHEAD);
+        builder
+            .http2()
+            .initial_connection_window_size(READ_AHEAD as u32)
+            .initial_stream_window_size(READ_AHEAD as u32)
+            .max_concurrent_streams(MAX_STREAMS);
         let mut conn = pin!(builder.serve_connection(io, service));
         let reason = tokio::select! {
             result = conn.as_mut() => {
