@@ -1,6 +1,7 @@
 //! The validating webhook: CREATE and UPDATE of Canary, MetricTemplate and AlertProvider run the
-//! `api` validation; errors deny with every field path, warnings become admission warnings; a
-//! Canary whose target another Canary already holds is denied.
+//! `api` validation; errors deny with their field paths (the first 20, then how many more),
+//! warnings become admission warnings; a Canary whose target another Canary already holds is
+//! denied.
 
 use serin_api::validate::{Severity, validate_document};
 
