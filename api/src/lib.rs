@@ -9,7 +9,6 @@ pub mod crd;
 pub mod duration;
 pub mod hash;
 pub mod hold;
-mod json_text;
 pub mod judge;
 pub mod labels;
 pub mod metric;
