@@ -78,9 +78,8 @@ pub struct Args {
     /// On SIGTERM, how long open connections get to finish their requests.
     #[arg(long, env = "SERIN_DRAIN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     drain_timeout: Duration,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
-    log_level: String,
+    #[command(flatten)]
+    log: super::logging::LogArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -111,16 +110,7 @@ impl Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).with_context(|| {
-        format!(
-            "--log-level {:?}: use error, warn, info, debug or trace",
-            args.log_level
-        )
-    })?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::logging::init(&args.log)?;
     if args.max_buffered_bytes < args.max_body_bytes {
         bail!(
             "--max-buffered-bytes {} is below --max-body-bytes {}: a body of the largest size could never be read",
