@@ -2,6 +2,8 @@
 //! Go-style durations, Flagger's defaults, semantic validation with field paths, the pod-template
 //! hash of the hold model, and CRD generation.
 
+#![forbid(unsafe_code)]
+
 pub mod alert;
 pub mod canary;
 pub mod common;
