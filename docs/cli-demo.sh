@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Produces the `serin status -w` and `serin wait` output shown in README ("Operating canaries"):
-# the in-memory API server (serin-testkit), `serin controller`, and a local stand-in for the
-# loadtester (its /results endpoint, used by a `loadtester` MetricTemplate, and a rollout hook).
+# the in-memory API server (serin-testkit), `serin controller`, the real `serin loadtester` whose
+# load (started by a rollout hook) two `loadtester` MetricTemplates score, and `serin demo-app`.
 # Usage: cargo build -p serin -p serin-testkit && docs/cli-demo.sh
 set -euo pipefail
 BIN=${BIN:-target/debug}
@@ -11,22 +11,12 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DI
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 LT_PORT=$(free_port); API_PORT=$(free_port)
 
-cat > "$DIR/lt.py" <<PY
-import http.server, json
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def reply(self, body):
-        self.send_response(200); self.send_header("content-type", "application/json"); self.end_headers()
-        self.wfile.write(json.dumps(body).encode())
-    def do_GET(self):
-        self.reply({"namespace": "shop", "name": "web", "state": "passed", "summary": {
-            "requests": 1200, "failed": 1, "error_rate": 0.0008, "rps": 40.0,
-            "latency_us": {"min": 900, "mean": 4100, "p50": 3800, "p90": 7000, "p95": 9100, "p99": 14200, "max": 30000}}})
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0))); self.reply({})
-http.server.HTTPServer(("127.0.0.1", $LT_PORT), H).serve_forever()
-PY
-python3 "$DIR/lt.py" & PIDS+=($!)
+APP_PORT=$(free_port)
+# The real loadtester, and a demo app standing as the canary's pods: the rollout hook starts hey
+# against it, and the two loadtester MetricTemplates score that load over each metric's interval.
+"$BIN/serin" loadtester --port "$LT_PORT" > /dev/null 2>&1 & PIDS+=($!)
+"$BIN/serin" demo-app --port "$APP_PORT" --version v2 > /dev/null 2>&1 & PIDS+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$LT_PORT/healthz" > /dev/null && break; sleep 0.1; done
 
 "$BIN/serin" crds > "$DIR/crds.yaml"
 cat > "$DIR/objects.yaml" <<YAML
@@ -58,14 +48,14 @@ kind: MetricTemplate
 metadata: {name: load-errors, namespace: shop}
 spec:
   provider: {type: loadtester, address: "http://127.0.0.1:$LT_PORT"}
-  query: "{{ namespace }}/{{ target }} error_rate"
+  query: "{{ namespace }}/{{ name }} error_rate"
 ---
 apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: load-p99, namespace: shop}
 spec:
   provider: {type: loadtester, address: "http://127.0.0.1:$LT_PORT"}
-  query: "{{ namespace }}/{{ target }} p99"
+  query: "{{ namespace }}/{{ name }} p99"
 ---
 apiVersion: flagger.app/v1beta1
 kind: Canary
@@ -81,17 +71,21 @@ spec:
     threshold: 3
     maxWeight: 60
     stepWeight: 20
+    noDataPolicy: {action: halt, limit: 10}
     metrics:
-      - {name: error-rate, templateRef: {name: load-errors}, thresholdRange: {max: 0.01}}
-      - {name: latency-p99-ms, templateRef: {name: load-p99}, thresholdRange: {max: 500}}
+      - {name: error-rate, interval: 2s, templateRef: {name: load-errors}, thresholdRange: {max: 0.01}}
+      - {name: latency-p99-ms, interval: 2s, templateRef: {name: load-p99}, thresholdRange: {max: 500}}
     webhooks:
-      - {name: load, type: rollout, url: "http://127.0.0.1:$LT_PORT/"}
+      - name: load
+        type: rollout
+        url: "http://127.0.0.1:$LT_PORT/"
+        metadata: {type: cmd, cmd: "hey -z 10m -q 20 -c 2 http://127.0.0.1:$APP_PORT/"}
 YAML
 "$BIN/serin-testkit" apiserver --port "$API_PORT" --kubeconfig "$DIR/kubeconfig" \
   --seed "$DIR/crds.yaml" --seed "$DIR/objects.yaml" > /dev/null & PIDS+=($!)
 for _ in $(seq 100); do [ -s "$DIR/kubeconfig" ] && break; sleep 0.1; done
 export KUBECONFIG=$DIR/kubeconfig
-"$BIN/serin" controller --mesh-provider gatewayapi:v1 --listen 127.0.0.1:0 --log-level error & PIDS+=($!)
+"$BIN/serin" controller --mesh-provider gatewayapi:v1 --listen 127.0.0.1:0 --log-level error 2> /dev/null & PIDS+=($!)
 
 "$BIN/serin" wait web -n shop --for promoted --timeout 60s   # the first revision is promoted at initialization
 "$BIN/serin" status -n shop web -w > "$DIR/status.txt" & PIDS+=($!)

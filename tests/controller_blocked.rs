@@ -10,32 +10,20 @@
 //! For both, `kubectl set image` leaves the Deployment paused on its stable pods, a Warning event
 //! names the cause and the fix, and the Canary's `Accepted` condition is `False`.
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use serin_api::Canary;
 use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
+mod cluster_support;
+
+use cluster_support::{SERVICE, serin, serve, webhook};
 use serin_testkit::ApiServer;
 use serin_testkit::support::{Proc, free_port, wait_for};
 
 const NS: &str = "prod";
-const SERVICE: &str = "serin-webhook.serin-system";
-
-fn serin(args: &[&str]) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_serin"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start serin"),
-    )
-}
 
 fn mutating_configuration() -> Value {
     let (name, namespace) = SERVICE.split_once('.').unwrap();
@@ -80,47 +68,10 @@ fn warning_notes(api: &ApiServer, reason: &str) -> Vec<String> {
         .collect()
 }
 
-/// Starts the API server, `serin webhook` and `serin controller`; returns what keeps them alive.
+/// Serves the API server; starts `serin webhook` and `serin controller` on it.
 async fn cluster(api: &ApiServer, dir: &std::path::Path) -> Vec<Proc> {
-    let (addr, served) = api.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    std::mem::forget(served);
-    let kubeconfig = dir.join("kubeconfig");
-    serin_testkit::apiserver::write_kubeconfig(&kubeconfig, addr).unwrap();
-    let kubeconfig = kubeconfig.to_str().unwrap().to_string();
-    let webhook_port = free_port();
-    let webhook = serin(&[
-        "webhook",
-        "--self-signed",
-        "--service",
-        SERVICE,
-        "--kubeconfig",
-        &kubeconfig,
-        "--address",
-        "127.0.0.1",
-        "--port",
-        &webhook_port.to_string(),
-    ]);
-    api.set_service_address(SERVICE, SocketAddr::from(([127, 0, 0, 1], webhook_port)));
-    let configs: Api<MutatingWebhookConfiguration> = Api::all(api.client());
-    wait_for(Duration::from_secs(30), "the webhook's caBundle", || {
-        let configs = configs.clone();
-        async move {
-            let c = configs.get("serin").await.ok()?;
-            c.webhooks?
-                .first()?
-                .client_config
-                .ca_bundle
-                .clone()
-                .map(drop)
-        }
-    })
-    .await;
-    wait_for(Duration::from_secs(30), "the webhook to serve", || async {
-        std::net::TcpStream::connect(("127.0.0.1", webhook_port))
-            .ok()
-            .map(drop)
-    })
-    .await;
+    let kubeconfig = serve(api, dir).await;
+    let webhook = webhook(api, &kubeconfig).await;
     let controller = serin(&[
         "controller",
         "--kubeconfig",

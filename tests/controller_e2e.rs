@@ -4,59 +4,22 @@
 //! A healthy release is promoted; a release failing 20% of requests is rolled back with the
 //! reason in the Canary's events.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use serin_api::Canary;
 use serin_api::labels::STABLE_HASH_ANNOTATION;
+mod cluster_support;
+
+use cluster_support::{demo_app, serin, serve, wait_until, webhook, webhook_configurations};
 use serin_testkit::ApiServer;
 use serin_testkit::prometheus::{Prometheus, Target};
-use serin_testkit::support::{Proc, free_port, httproute_crd, wait_for};
+use serin_testkit::support::{free_port, httproute_crd};
 
 const NS: &str = "prod";
-const SERVICE: &str = "serin-webhook.serin-system";
-
-fn serin(args: &[&str]) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_serin"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start serin"),
-    )
-}
-
-fn demo_app(port: u16, version: &str, error_rate: f64) -> Proc {
-    serin(&[
-        "demo-app",
-        "--port",
-        &port.to_string(),
-        "--version",
-        version,
-        "--error-rate",
-        &error_rate.to_string(),
-    ])
-}
-
-/// Waits until `probe` is true (the testkit's `wait_for` with a boolean probe).
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    wait_for(timeout, what, || {
-        let done = probe();
-        async move { done.await.then_some(()) }
-    })
-    .await
-}
 
 /// Prometheus scraping the stable and canary apps every second, with the labels the builtin
 /// `kubernetes`/`gatewayapi` queries select on (pod names of `web` and `web-canary`).
@@ -77,29 +40,6 @@ async fn prometheus(dir: &Path, stable: u16, canary: u16) -> Prometheus {
         ],
     };
     Prometheus::start(dir, "1s", &[stable, canary]).await
-}
-
-fn webhook_configurations() -> (Value, Value) {
-    let (name, namespace) = SERVICE.split_once('.').unwrap();
-    let hook = |hook: &str, path: &str, rules: Value, selector: Value| {
-        json!({"name": hook, "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
-               "timeoutSeconds": 5, "objectSelector": selector,
-               "clientConfig": {"service": {"name": name, "namespace": namespace, "path": path, "port": 443}},
-               "rules": rules})
-    };
-    (
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-               "metadata": {"name": "serin"},
-               "webhooks": [hook("hold.deployments.serin.dev", "/mutate",
-                   json!([{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]),
-                   json!({"matchExpressions": [{"key": "serin.dev/canary", "operator": "Exists"}]}))]}),
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-               "metadata": {"name": "serin"},
-               "webhooks": [hook("validate.flagger.app.serin.dev", "/validate",
-                   json!([{"apiGroups": ["flagger.app"], "apiVersions": ["v1beta1"], "operations": ["CREATE", "UPDATE"],
-                           "resources": ["canaries", "metrictemplates", "alertproviders"]}]),
-                   json!({}))]}),
-    )
 }
 
 fn template(image: &str) -> Value {
@@ -169,45 +109,11 @@ async fn held_release_is_promoted_and_failing_release_rolled_back() {
     let (mutating, validating) = webhook_configurations();
     api.seed(mutating).unwrap();
     api.seed(validating).unwrap();
-    let (addr, _served) = api.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    serin_testkit::apiserver::write_kubeconfig(&kubeconfig, addr).unwrap();
-    let kubeconfig = kubeconfig.to_str().unwrap().to_string();
+    let kubeconfig = serve(&api, dir.path()).await;
     let client = api.client();
 
     // serin webhook: self-signed, writes its CA into the configurations.
-    let webhook_port = free_port();
-    let _webhook = serin(&[
-        "webhook",
-        "--self-signed",
-        "--service",
-        SERVICE,
-        "--kubeconfig",
-        &kubeconfig,
-        "--address",
-        "127.0.0.1",
-        "--port",
-        &webhook_port.to_string(),
-    ]);
-    api.set_service_address(SERVICE, SocketAddr::from(([127, 0, 0, 1], webhook_port)));
-    let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    wait_until(
-        "the webhook's caBundle",
-        Duration::from_secs(30),
-        || async {
-            configs
-                .get("serin")
-                .await
-                .ok()
-                .and_then(|c| c.webhooks?.first()?.client_config.ca_bundle.clone())
-                .is_some()
-        },
-    )
-    .await;
-    wait_until("the webhook to serve", Duration::from_secs(30), || async {
-        std::net::TcpStream::connect(("127.0.0.1", webhook_port)).is_ok()
-    })
-    .await;
+    let _webhook = webhook(&api, &kubeconfig).await;
 
     // serin controller.
     let controller_port = free_port();

@@ -8,55 +8,19 @@
 
 mod local_support;
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use serin_api::Canary;
+mod cluster_support;
+
+use cluster_support::{demo_app, serin, serve, wait_until, webhook, webhook_configurations};
 use serin_testkit::ApiServer;
-use serin_testkit::support::{Proc, free_port, httproute_crd, wait_for};
+use serin_testkit::support::{Proc, free_port, httproute_crd};
 
 const NS: &str = "prod";
-const SERVICE: &str = "serin-webhook.serin-system";
-
-fn serin(args: &[&str]) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_serin"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start serin"),
-    )
-}
-
-fn demo_app(port: u16, version: &str, error_rate: f64) -> Proc {
-    serin(&[
-        "demo-app",
-        "--port",
-        &port.to_string(),
-        "--version",
-        version,
-        "--error-rate",
-        &error_rate.to_string(),
-    ])
-}
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    wait_for(timeout, what, || {
-        let done = probe();
-        async move { done.await.then_some(()) }
-    })
-    .await
-}
 
 async fn serving(port: u16) {
     wait_until(
@@ -116,29 +80,6 @@ fn measured_rate(reason: &str) -> f64 {
         .unwrap_or_else(|| panic!("no value in {reason:?}"))
 }
 
-fn webhook_configurations() -> (Value, Value) {
-    let (name, namespace) = SERVICE.split_once('.').unwrap();
-    let hook = |hook: &str, path: &str, rules: Value, selector: Value| {
-        json!({"name": hook, "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
-               "timeoutSeconds": 5, "objectSelector": selector,
-               "clientConfig": {"service": {"name": name, "namespace": namespace, "path": path, "port": 443}},
-               "rules": rules})
-    };
-    (
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-               "metadata": {"name": "serin"},
-               "webhooks": [hook("hold.deployments.serin.dev", "/mutate",
-                   json!([{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]),
-                   json!({"matchExpressions": [{"key": "serin.dev/canary", "operator": "Exists"}]}))]}),
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-               "metadata": {"name": "serin"},
-               "webhooks": [hook("validate.flagger.app.serin.dev", "/validate",
-                   json!([{"apiGroups": ["flagger.app"], "apiVersions": ["v1beta1"], "operations": ["CREATE", "UPDATE"],
-                           "resources": ["canaries", "metrictemplates", "alertproviders"]}]),
-                   json!({}))]}),
-    )
-}
-
 fn pod_template(image: &str) -> Value {
     json!({"metadata": {"labels": {"app": "web"}},
            "spec": {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 9898}]}]}})
@@ -176,41 +117,10 @@ async fn controller_promotes_on_scored_load_and_rolls_back_a_failing_canary() {
     api.seed(validating).unwrap();
     // `{{ target }}` as the README's first version wrote it: it reads the same runs.
     api.seed(template(&lt_url, "target")).unwrap();
-    let (addr, _served) = api.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    serin_testkit::apiserver::write_kubeconfig(&kubeconfig, addr).unwrap();
-    let kubeconfig = kubeconfig.to_str().unwrap().to_string();
+    let kubeconfig = serve(&api, dir.path()).await;
     let client = api.client();
 
-    let webhook_port = free_port();
-    let _webhook = serin(&[
-        "webhook",
-        "--self-signed",
-        "--service",
-        SERVICE,
-        "--kubeconfig",
-        &kubeconfig,
-        "--address",
-        "127.0.0.1",
-        "--port",
-        &webhook_port.to_string(),
-    ]);
-    api.set_service_address(SERVICE, SocketAddr::from(([127, 0, 0, 1], webhook_port)));
-    let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    wait_until(
-        "the webhook's caBundle",
-        Duration::from_secs(30),
-        || async {
-            configs
-                .get("serin")
-                .await
-                .ok()
-                .and_then(|c| c.webhooks?.first()?.client_config.ca_bundle.clone())
-                .is_some()
-        },
-    )
-    .await;
-    serving(webhook_port).await;
+    let _webhook = webhook(&api, &kubeconfig).await;
     // No Prometheus: the loadtester is the only source of metrics.
     let _controller = serin(&[
         "controller",

@@ -55,6 +55,13 @@ const FAMILIES: &[Family] = &[
         canary: r#"app="web-canary""#,
         primary: r#"app="web""#,
     },
+    // Pod-template hashes in Kubernetes' safe alphabet (letters up to z, not hex).
+    Family {
+        metric: "http_requests_total",
+        status: ("status", "200", "500"),
+        canary: r#"pod="web-canary-6c8d5hx7fq-b8n2k""#,
+        primary: r#"pod="web-5f7c9gxkq8-z9v4t""#,
+    },
     Family {
         metric: "traefik_service_requests_total",
         status: ("code", "200", "500"),
@@ -218,4 +225,51 @@ async fn every_template_style_selects_one_side_in_a_real_prometheus() {
         checked += 1;
     }
     assert_eq!(checked, corpus.len());
+
+    // docs/judge.md's count queries: each side's failures over its total is that side's rate.
+    let counts = judge_doc_queries();
+    let value = |side: &str| {
+        let (total, failed) = (
+            &counts[&format!("{side}Total")],
+            &counts[&format!("{side}Failed")],
+        );
+        let (total, failed) = (
+            render(total, &vars).unwrap(),
+            render(failed, &vars).unwrap(),
+        );
+        let url = prom.url.clone();
+        async move { Some((instant(&url, &failed).await?, instant(&url, &total).await?)) }
+    };
+    for (side, success) in [("canary", CANARY_SUCCESS), ("primary", PRIMARY_SUCCESS)] {
+        let (failed, total) = value(side)
+            .await
+            .unwrap_or_else(|| panic!("{side}: no data"));
+        assert!(
+            total > 0.0 && ((failed / total) - (1.0 - success / 100.0)).abs() < 0.005,
+            "docs/judge.md {side} counts select the wrong pods: {failed} of {total}"
+        );
+    }
+}
+
+/// The four `judge:` queries of docs/judge.md's example.
+fn judge_doc_queries() -> BTreeMap<String, String> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/judge.md");
+    let text = std::fs::read_to_string(doc).unwrap();
+    let queries: BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| {
+            let (key, query) = l.trim().split_once(':')?;
+            let known = [
+                "canaryTotal",
+                "canaryFailed",
+                "primaryTotal",
+                "primaryFailed",
+            ];
+            known
+                .contains(&key)
+                .then(|| (key.to_string(), query.trim().to_string()))
+        })
+        .collect();
+    assert_eq!(queries.len(), 4, "docs/judge.md example: {queries:?}");
+    queries
 }

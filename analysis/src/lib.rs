@@ -49,6 +49,8 @@
 //! [`Comparator`] given in [`Input::comparator`] (the statistical judge plugs in there) and
 //! uses its [`Verdict`] as the outcome.
 
+#![forbid(unsafe_code)]
+
 mod checks;
 pub mod commands;
 mod engine;

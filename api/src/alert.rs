@@ -1,6 +1,6 @@
 //! `AlertProvider` (`flagger.app/v1beta1`).
 
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,7 @@ pub const ALERT_PROVIDERS: [&str; 6] =
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "flagger.app",
     version = "v1beta1",
     kind = "AlertProvider",

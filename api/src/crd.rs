@@ -1,7 +1,7 @@
 //! The three CustomResourceDefinitions, as `serin crds` prints them.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
+use kube_core::CustomResourceExt;
 
 use crate::{AlertProvider, Canary, MetricTemplate};
 

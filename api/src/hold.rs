@@ -21,10 +21,7 @@
 use serde_json::{Value, json};
 
 use crate::hash::workload_template_hash;
-
-mod view;
 use crate::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION, UPDATE_STRATEGY_ANNOTATION};
-pub use view::WorkloadView;
 
 /// The StatefulSet partition of a hold: the int32 maximum, above every ordinal.
 pub const HOLD_PARTITION: i64 = i32::MAX as i64;
@@ -181,8 +178,8 @@ impl Decision {
     }
 }
 
-/// What the decision reads of a workload, however it was read: from a `Value` ([`Facts::of`]),
-/// or borrowed from an AdmissionReview's text by the webhook.
+/// What the decision reads of a workload ([`Facts::of`] a `Value`): the webhook and the
+/// controller's fallback hold read the same facts the same way.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Facts<'a> {
     /// `metadata.labels["serin.dev/canary"]`, when it is a string.

@@ -2,6 +2,8 @@
 //! Go-style durations, Flagger's defaults, semantic validation with field paths, the pod-template
 //! hash of the hold model, and CRD generation.
 
+#![forbid(unsafe_code)]
+
 pub mod alert;
 pub mod canary;
 pub mod common;
@@ -9,7 +11,6 @@ pub mod crd;
 pub mod duration;
 pub mod hash;
 pub mod hold;
-mod json_text;
 pub mod judge;
 pub mod labels;
 pub mod metric;

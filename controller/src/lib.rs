@@ -2,6 +2,8 @@
 //! the analysis engine, and carries out what the engine decides (DESIGN.md, "hold, don't
 //! clone"). The engine decides; nothing here makes a promotion or rollback decision.
 
+#![forbid(unsafe_code)]
+
 pub mod checks;
 pub mod commands;
 pub mod context;

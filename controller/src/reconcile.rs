@@ -28,47 +28,13 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     let ns = cached
         .namespace()
         .ok_or_else(|| Error::NoNamespace(cached.name_any()))?;
-    let name = cached.name_any();
-    let key = format!("{ns}/{name}");
+    let key = format!("{ns}/{}", cached.name_any());
     let memory = ctx.memory(&key);
-    let canaries: Api<Canary> = Api::namespaced(ctx.client.clone(), &ns);
-    // The watch cache may not have our last status write yet: deciding on an older status would
-    // replay a decision (and overwrite its result), so read the Canary when the cache lags.
-    let canary = match &memory.written_version {
-        Some(v) if cached.resource_version().as_ref() != Some(v) => {
-            match canaries.get_opt(&name).await? {
-                Some(c) => Arc::new(c),
-                None => {
-                    ctx.forget(&key);
-                    return Ok(Requeue::await_change());
-                }
-            }
-        }
-        _ => cached,
+    let Some(canary) = current_canary(&ctx, cached, &key, &memory).await? else {
+        return Ok(Requeue::await_change());
     };
     let interval = canary.spec.interval();
-    let labels = CanaryLabels {
-        name: name.clone(),
-        namespace: ns.clone(),
-    };
-
-    let target_kind = canary
-        .spec
-        .target_ref
-        .kind
-        .as_deref()
-        .unwrap_or("Deployment");
-    let Some(kind) = Kind::from_name(target_kind) else {
-        publish(
-            &ctx,
-            &canary,
-            KubeEventType::Warning,
-            "UnsupportedTarget",
-            &format!(
-                "targetRef.kind {target_kind} is not supported yet; use a Deployment, DaemonSet or StatefulSet"
-            ),
-        )
-        .await;
+    let Some(kind) = supported_kind(&ctx, &canary).await else {
         return Ok(Requeue::requeue(interval));
     };
     let router = match drivable(&ctx, &canary) {
@@ -78,162 +44,53 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
             return Ok(Requeue::requeue(interval));
         }
     };
-
-    let target_name = canary.spec.target_ref.name.clone();
-    // Before adoption the target carries no label and is not in the store: one GET.
-    let target = match ctx.cached_workload(kind, &ns, &target_name) {
-        Some(w) => w,
-        None => match target::get(&ctx.client, kind, &ns, &target_name).await? {
-            Some(w) => w,
-            None => {
-                publish(
-                    &ctx,
-                    &canary,
-                    KubeEventType::Warning,
-                    "TargetNotFound",
-                    &format!(
-                        "{} {ns}/{target_name} not found: create it or fix spec.targetRef.name",
-                        kind.lower()
-                    ),
-                )
-                .await;
-                return Ok(Requeue::requeue(interval));
-            }
-        },
+    let Some((target, label)) = resolve_target(&ctx, &canary, kind).await? else {
+        return Ok(Requeue::requeue(interval));
     };
-    let label = match workload::selector_label(
-        &target.match_labels(),
-        &target_name,
-        &ctx.config.selector_labels,
-    ) {
-        Ok(l) => l,
-        Err(message) => {
-            publish(
-                &ctx,
-                &canary,
-                KubeEventType::Warning,
-                "NoSelectorLabel",
-                &format!("{} {ns}/{target_name}: {message}", kind.lower()),
-            )
-            .await;
-            return Ok(Requeue::requeue(interval));
-        }
-    };
-
     let revision = target.template_hash();
     hold_without_webhook(&ctx, &target).await?;
 
-    // Watch events (our own writes included) wake the reconciler at any time; the analysis
-    // advances once per interval unless the spec, the revision or a retry request changed.
-    let retry = canary.annotations().get(RETRY_ANNOTATION).cloned();
-    let commands = crate::commands::read(&canary);
-    let generation = canary.metadata.generation;
-    if let Some(due) = memory.due {
-        let now = std::time::Instant::now();
-        if now < due
-            && memory.generation == generation
-            && memory.revision == revision
-            && memory.retry == retry
-            && memory.commands == commands
-        {
-            return Ok(Requeue::requeue(due - now));
-        }
-    } else if let Some(wait) = resume_wait(&canary, &revision, &retry, &commands, interval) {
-        ctx.remember(
-            &key,
-            crate::context::TickMemory {
-                due: Some(std::time::Instant::now() + wait),
-                generation,
-                revision,
-                retry,
-                commands,
-                ..memory
-            },
-        );
+    let wanted = Wanted {
+        generation: canary.metadata.generation,
+        revision,
+        retry: canary.annotations().get(RETRY_ANNOTATION).cloned(),
+        commands: crate::commands::read(&canary),
+    };
+    if let Some(wait) = not_due(&ctx, &key, &memory, &canary, &wanted, interval) {
         return Ok(Requeue::requeue(wait));
     }
 
     let status = canary.status.clone().unwrap_or_default();
-    let canary_workload = ctx.cached_workload(kind, &ns, &format!("{target_name}{CANARY_SUFFIX}"));
-    let observed = Observed {
-        now_ms: now_ms(),
-        revision: revision.clone(),
-        primary: target.readiness(canary.spec.primary_ready_threshold()),
-        canary: match &canary_workload {
-            Some(w) if w.is_scaled_up() => w.readiness(canary.spec.canary_ready_threshold()),
-            _ => Readiness::NotReady {
-                reason: format!(
-                    "{} {target_name}{CANARY_SUFFIX} is not scaled up yet",
-                    kind.lower()
-                ),
-            },
-        },
-        routes: match (status.phase, memory.routes) {
-            (None, _) => None,
-            (Some(_), Some(known)) => Some(known),
-            (Some(_), None) => router.get_routes(&ctx.client, &canary).await?,
-        },
-        retry: retry.clone(),
-        commands: commands.clone(),
+    let scope = Scope {
+        ctx: &ctx,
+        canary: &canary,
+        target: &target,
+        label: &label,
+        router,
+        status: &status,
+        revision: &wanted.revision,
     };
-    // The judges' evidence of this run, from the status (checks/judging.rs).
-    let judges = checks::judging::comparator(&canary, &status, &revision, retry.as_deref());
-    let mut answers = Answers::default();
-    let mut output = loop {
-        // The input lives only for the (synchronous) tick: nothing of it crosses an await.
-        let step = serin_analysis::tick(
-            &Input {
-                namespace: &ns,
-                name: &name,
-                spec: &canary.spec,
-                status: &status,
-                observed: &observed,
-                comparator: Some(&judges),
-            },
-            &answers,
-        );
-        match step {
-            Tick::Done(output) => break output,
-            Tick::Need(requests) => {
-                let results = futures::future::join_all(
-                    requests
-                        .iter()
-                        .map(|r| checks::answer(&ctx, &canary, &status, &revision, r)),
-                )
-                .await;
-                for (r, a) in requests.iter().zip(results) {
-                    answers.insert(r, a);
-                }
-            }
-        }
-    };
-
-    checks::judging::save(&judges, &revision, retry.as_deref(), &mut output.status);
-    let mut routes = observed.routes;
-    for action in &output.actions {
-        match carry_out(
-            &ctx, &canary, &target, &label, router, &status, &revision, action,
-        )
-        .await
-        {
-            Ok(Some(written)) => routes = Some(written),
-            Ok(None) => {}
+    let observed = scope.observe(memory.routes, &wanted).await?;
+    let mut output = scope.run_engine(&observed, &wanted).await;
+    let routes = match scope
+        .carry_out_all(&output.actions, observed.routes)
+        .await?
+    {
+        Ok(routes) => routes,
+        Err(blocked) => {
             // The router's object cannot be written (its CRD is missing, say): the target is
             // adopted, so it stays held; nothing of this tick is recorded and it is redone.
-            Err(Error::Router { provider, message }) => {
-                let blocked = Blocked {
-                    reason: "RouterUnavailable",
-                    message: format!("provider {provider}: {message}"),
-                };
-                hold_blocked(&ctx, &canary, kind, &blocked).await?;
-                ctx.forget(&key);
-                return Ok(Requeue::requeue(interval));
-            }
-            Err(e) => return Err(e),
+            hold_blocked(&ctx, &canary, kind, &blocked).await?;
+            ctx.forget(&key);
+            return Ok(Requeue::requeue(interval));
         }
-    }
+    };
     accepted(&mut output.status, None);
     let written = write_status(&ctx, &canary, &status, &output.status).await?;
+    let labels = CanaryLabels {
+        name: canary.name_any(),
+        namespace: ns,
+    };
     record_telemetry(&ctx, &canary, &output.status, &labels, &output.actions);
     ctx.telemetry
         .duration
@@ -242,17 +99,416 @@ pub async fn reconcile(cached: Arc<Canary>, ctx: Arc<Context>) -> Result<Requeue
     let next = Duration::from_millis(output.requeue_after_ms.max(100));
     ctx.remember(
         &key,
-        crate::context::TickMemory {
-            due: Some(std::time::Instant::now() + next),
-            written_version: written.or(memory.written_version),
-            generation,
-            revision,
-            retry,
-            commands,
-            routes,
-        },
+        wanted.remembered(next, written.or(memory.written_version), routes),
     );
     Ok(Requeue::requeue(next))
+}
+
+/// What the user asked for, as this tick sees it: a change of any of it ticks at once.
+struct Wanted {
+    generation: Option<i64>,
+    revision: String,
+    retry: Option<String>,
+    commands: serin_analysis::Commands,
+}
+
+impl Wanted {
+    fn remembered(
+        &self,
+        next: Duration,
+        written_version: Option<String>,
+        routes: Option<Routes>,
+    ) -> crate::context::TickMemory {
+        crate::context::TickMemory {
+            due: Some(std::time::Instant::now() + next),
+            written_version,
+            generation: self.generation,
+            revision: self.revision.clone(),
+            retry: self.retry.clone(),
+            commands: self.commands.clone(),
+            routes,
+        }
+    }
+}
+
+/// The Canary to decide on. The watch cache may not have our last status write yet: deciding
+/// on an older status would replay a decision (and overwrite its result), so the Canary is read
+/// when the cache lags. `None` when it is gone.
+#[tracing::instrument(skip_all, fields(canary = %key))]
+async fn current_canary(
+    ctx: &Context,
+    cached: Arc<Canary>,
+    key: &str,
+    memory: &crate::context::TickMemory,
+) -> Result<Option<Arc<Canary>>, Error> {
+    match &memory.written_version {
+        Some(v) if cached.resource_version().as_ref() != Some(v) => {
+            let ns = cached.namespace().unwrap_or_default();
+            let canaries: Api<Canary> = Api::namespaced(ctx.client.clone(), &ns);
+            let fresh = canaries.get_opt(&cached.name_any()).await?;
+            if fresh.is_none() {
+                ctx.forget(key);
+            }
+            Ok(fresh.map(Arc::new))
+        }
+        _ => Ok(Some(cached)),
+    }
+}
+
+/// The target's kind, when serin holds that kind (a Warning event otherwise).
+async fn supported_kind(ctx: &Context, canary: &Canary) -> Option<Kind> {
+    let name = canary
+        .spec
+        .target_ref
+        .kind
+        .as_deref()
+        .unwrap_or("Deployment");
+    let kind = Kind::from_name(name);
+    if kind.is_none() {
+        let message = format!(
+            "targetRef.kind {name} is not supported yet; use a Deployment, DaemonSet or StatefulSet"
+        );
+        publish(
+            ctx,
+            canary,
+            KubeEventType::Warning,
+            "UnsupportedTarget",
+            &message,
+        )
+        .await;
+    }
+    kind
+}
+
+/// The label (name, value) that tells a workload's pods apart, e.g. `app=web`.
+type SelectorLabel = (String, String);
+
+/// The target workload and its selector label (a Warning event when either is missing).
+/// Before adoption the target carries no label and is not in the store: one GET.
+#[tracing::instrument(skip_all, fields(target = %canary.spec.target_ref.name))]
+async fn resolve_target(
+    ctx: &Context,
+    canary: &Canary,
+    kind: Kind,
+) -> Result<Option<(Workload, SelectorLabel)>, Error> {
+    let ns = canary.namespace().unwrap_or_default();
+    let name = &canary.spec.target_ref.name;
+    let target = match ctx.cached_workload(kind, &ns, name) {
+        Some(w) => Some(w),
+        None => target::get(&ctx.client, kind, &ns, name).await?,
+    };
+    let Some(target) = target else {
+        let message = format!(
+            "{} {ns}/{name} not found: create it or fix spec.targetRef.name",
+            kind.lower()
+        );
+        publish(
+            ctx,
+            canary,
+            KubeEventType::Warning,
+            "TargetNotFound",
+            &message,
+        )
+        .await;
+        return Ok(None);
+    };
+    match workload::selector_label(&target.match_labels(), name, &ctx.config.selector_labels) {
+        Ok(label) => Ok(Some((target, label))),
+        Err(message) => {
+            let message = format!("{} {ns}/{name}: {message}", kind.lower());
+            publish(
+                ctx,
+                canary,
+                KubeEventType::Warning,
+                "NoSelectorLabel",
+                &message,
+            )
+            .await;
+            Ok(None)
+        }
+    }
+}
+
+/// How long to wait when the analysis is not due: watch events (our own writes included) wake
+/// the reconciler at any time, but it advances once per interval unless what the user wants
+/// changed. After a restart the status's `lastTickTime` stands in for the lost memory.
+fn not_due(
+    ctx: &Context,
+    key: &str,
+    memory: &crate::context::TickMemory,
+    canary: &Canary,
+    wanted: &Wanted,
+    interval: Duration,
+) -> Option<Duration> {
+    if let Some(due) = memory.due {
+        let now = std::time::Instant::now();
+        let unchanged = memory.generation == wanted.generation
+            && memory.revision == wanted.revision
+            && memory.retry == wanted.retry
+            && memory.commands == wanted.commands;
+        return (now < due && unchanged).then(|| due - now);
+    }
+    let wait = resume_wait(
+        canary,
+        &wanted.revision,
+        &wanted.retry,
+        &wanted.commands,
+        interval,
+    )?;
+    let mut remembered = wanted.remembered(wait, memory.written_version.clone(), None);
+    remembered.routes = memory.routes;
+    ctx.remember(key, remembered);
+    Some(wait)
+}
+
+/// What one tick works on once the Canary's target is known.
+struct Scope<'a> {
+    ctx: &'a Context,
+    canary: &'a Canary,
+    target: &'a Workload,
+    label: &'a SelectorLabel,
+    router: Router,
+    status: &'a CanaryStatus,
+    revision: &'a str,
+}
+
+impl Scope<'_> {
+    /// What the engine observes: revision, readiness of both sides, the router's weights (read
+    /// back from its object only on the first tick after a start).
+    #[tracing::instrument(skip_all)]
+    async fn observe(&self, known: Option<Routes>, wanted: &Wanted) -> Result<Observed, Error> {
+        let (kind, ns) = (
+            self.target.kind(),
+            self.canary.namespace().unwrap_or_default(),
+        );
+        let canary_name = format!("{}{CANARY_SUFFIX}", self.target.name());
+        let spec = &self.canary.spec;
+        let canary = match self.ctx.cached_workload(kind, &ns, &canary_name) {
+            Some(w) if w.is_scaled_up() => w.readiness(spec.canary_ready_threshold()),
+            _ => Readiness::NotReady {
+                reason: format!("{} {canary_name} is not scaled up yet", kind.lower()),
+            },
+        };
+        let routes = match (self.status.phase, known) {
+            (None, _) => None,
+            (Some(_), Some(known)) => Some(known),
+            (Some(_), None) => {
+                self.router
+                    .get_routes(&self.ctx.client, self.canary)
+                    .await?
+            }
+        };
+        Ok(Observed {
+            now_ms: now_ms(),
+            revision: self.revision.to_string(),
+            primary: self.target.readiness(spec.primary_ready_threshold()),
+            canary,
+            routes,
+            retry: wanted.retry.clone(),
+            commands: wanted.commands.clone(),
+        })
+    }
+
+    /// Runs the engine's tick, answering its requests (webhooks, metric queries) until it is
+    /// done; the judges' evidence goes from the status into the engine and back.
+    #[tracing::instrument(skip_all)]
+    async fn run_engine(&self, observed: &Observed, wanted: &Wanted) -> serin_analysis::Output {
+        let (ns, name) = (
+            self.canary.namespace().unwrap_or_default(),
+            self.canary.name_any(),
+        );
+        let retry = wanted.retry.as_deref();
+        let judges = checks::judging::comparator(self.canary, self.status, self.revision, retry);
+        let mut answers = Answers::default();
+        let mut output = loop {
+            // The input lives only for the (synchronous) tick: nothing of it crosses an await.
+            let step = serin_analysis::tick(
+                &Input {
+                    namespace: &ns,
+                    name: &name,
+                    spec: &self.canary.spec,
+                    status: self.status,
+                    observed,
+                    comparator: Some(&judges),
+                },
+                &answers,
+            );
+            match step {
+                Tick::Done(output) => break output,
+                Tick::Need(requests) => {
+                    let ask =
+                        |r| checks::answer(self.ctx, self.canary, self.status, self.revision, r);
+                    let results = futures::future::join_all(requests.iter().map(ask)).await;
+                    for (r, a) in requests.iter().zip(results) {
+                        answers.insert(r, a);
+                    }
+                }
+            }
+        };
+        checks::judging::save(&judges, self.revision, retry, &mut output.status);
+        output
+    }
+
+    /// Carries out the engine's actions in order; the routes the router's object now holds, or
+    /// why the router cannot be driven.
+    #[tracing::instrument(skip_all)]
+    async fn carry_out_all(
+        &self,
+        actions: &[Action],
+        mut routes: Option<Routes>,
+    ) -> Result<Result<Option<Routes>, Blocked>, Error> {
+        for action in actions {
+            match self.carry_out(action).await {
+                Ok(Some(written)) => routes = Some(written),
+                Ok(None) => {}
+                Err(Error::Router { provider, message }) => {
+                    return Ok(Err(Blocked {
+                        reason: "RouterUnavailable",
+                        message: format!("provider {provider}: {message}"),
+                    }));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok(routes))
+    }
+
+    /// One action of the engine, carried out.
+    async fn carry_out(&self, action: &Action) -> Result<Option<Routes>, Error> {
+        let Scope {
+            ctx,
+            canary,
+            target,
+            label,
+            router,
+            status,
+            revision,
+        } = *self;
+        let ns = canary.namespace().unwrap_or_default();
+        let kind = target.kind();
+        let target_name = target.name();
+        let canary_name = format!("{target_name}{CANARY_SUFFIX}");
+        match action {
+            Action::Initialize { stable_revision } => {
+                let patch = json!({"metadata": {
+                    "labels": {CANARY_LABEL: canary.name_any()},
+                    "annotations": {STABLE_HASH_ANNOTATION: stable_revision},
+                }});
+                target::patch(&ctx.client, kind, &ns, &target_name, &patch).await?;
+                let svcs: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+                services::ensure(&svcs, canary, &target.match_labels(), label).await?;
+                let initial = Routes {
+                    primary: 100,
+                    canary: 0,
+                    mirror: false,
+                };
+                router.set_routes(&ctx.client, canary, initial).await?;
+                return Ok(Some(initial));
+            }
+            Action::SetRoutes { routes, .. } => {
+                router.set_routes(&ctx.client, canary, *routes).await?;
+                return Ok(Some(*routes));
+            }
+            Action::ScaleUpCanary {
+                revision: wanted, ..
+            } => {
+                if wanted != revision {
+                    tracing::warn!(
+                        wanted,
+                        current = revision,
+                        "target changed since the engine decided; the next tick restarts"
+                    );
+                }
+                target::upsert(&ctx.client, &ns, &target.canary(canary, label)).await?;
+            }
+            Action::ScaleDownCanary { .. } => {
+                target::scale_down(&ctx.client, kind, &ns, &canary_name).await?;
+            }
+            Action::Promote {
+                revision: promoted, ..
+            } => {
+                // One write: the stable hash moves and the hold comes off (unpaused, or the user's
+                // update strategy back); the webhook agrees, as template and stable hash agree.
+                let patch = target.promotion_patch(promoted);
+                target::patch(&ctx.client, kind, &ns, &target_name, &patch).await?;
+            }
+            Action::RecordEvent {
+                type_,
+                reason,
+                message,
+            } => {
+                let t = match type_ {
+                    EventType::Normal => KubeEventType::Normal,
+                    EventType::Warning => KubeEventType::Warning,
+                };
+                tracing::info!(canary = %canary.name_any(), namespace = %ns, reason = ?reason.code, "{message}");
+                publish(ctx, canary, t, &format!("{:?}", reason.code), message).await;
+            }
+            Action::SendAlert {
+                severity,
+                message,
+                alerts,
+                reason,
+            } => {
+                let level = match severity {
+                    Severity::Error => "error",
+                    Severity::Warn => "warn",
+                    Severity::Info => "info",
+                };
+                tracing::info!(canary = %canary.name_any(), namespace = %ns, severity = level, providers = ?alerts, cluster = %ctx.config.cluster_name, "alert: {message}");
+                let alert = crate::notify::alert(
+                    ctx,
+                    canary,
+                    target.images(),
+                    revision,
+                    *severity,
+                    message,
+                    reason,
+                );
+                crate::notify::send(ctx, canary, alerts, alert).await;
+            }
+            Action::CallWebhook {
+                kind,
+                phase,
+                hook,
+                event_message,
+                event_type,
+            } => {
+                let mut payload = checks::payload(
+                    canary,
+                    status,
+                    revision,
+                    kind.as_str(),
+                    phase.as_str(),
+                    hook.metadata.clone(),
+                );
+                if let Some(m) = event_message {
+                    payload.metadata.insert("eventMessage".into(), m.clone());
+                    payload.metadata.insert(
+                        "eventType".into(),
+                        event_type.map(|t| t.as_str()).unwrap_or("Normal").into(),
+                    );
+                    payload
+                        .metadata
+                        .insert("timestamp".into(), now_ms().to_string());
+                }
+                let call = serin_providers::webhook::WebhookCall {
+                    url: hook.url.clone(),
+                    timeout: hook.timeout(),
+                    retries: hook.retries.unwrap_or(0).max(0) as u32,
+                    disable_tls: hook.disable_tls.unwrap_or(false),
+                };
+                let name = hook.name.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serin_providers::webhook::call(&call, &payload).await {
+                        tracing::warn!(webhook = %name, "webhook failed: {e}");
+                    }
+                });
+            }
+            Action::Concluded { .. } => {}
+        }
+        Ok(None)
+    }
 }
 
 /// After a restart the controller has no memory of its last tick; the status has it
@@ -430,143 +686,6 @@ async fn hold_without_webhook(ctx: &Context, target: &Workload) -> Result<(), Er
         target::patch(&ctx.client, target.kind(), &ns, &target.name(), &patch).await?;
     }
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn carry_out(
-    ctx: &Context,
-    canary: &Canary,
-    target: &Workload,
-    label: &(String, String),
-    router: Router,
-    status: &CanaryStatus,
-    revision: &str,
-    action: &Action,
-) -> Result<Option<Routes>, Error> {
-    let ns = canary.namespace().unwrap_or_default();
-    let kind = target.kind();
-    let target_name = target.name();
-    let canary_name = format!("{target_name}{CANARY_SUFFIX}");
-    match action {
-        Action::Initialize { stable_revision } => {
-            let patch = json!({"metadata": {
-                "labels": {CANARY_LABEL: canary.name_any()},
-                "annotations": {STABLE_HASH_ANNOTATION: stable_revision},
-            }});
-            target::patch(&ctx.client, kind, &ns, &target_name, &patch).await?;
-            let svcs: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-            services::ensure(&svcs, canary, &target.match_labels(), label).await?;
-            let initial = Routes {
-                primary: 100,
-                canary: 0,
-                mirror: false,
-            };
-            router.set_routes(&ctx.client, canary, initial).await?;
-            return Ok(Some(initial));
-        }
-        Action::SetRoutes { routes, .. } => {
-            router.set_routes(&ctx.client, canary, *routes).await?;
-            return Ok(Some(*routes));
-        }
-        Action::ScaleUpCanary {
-            revision: wanted, ..
-        } => {
-            if wanted != revision {
-                tracing::warn!(
-                    wanted,
-                    current = revision,
-                    "target changed since the engine decided; the next tick restarts"
-                );
-            }
-            target::upsert(&ctx.client, &ns, &target.canary(canary, label)).await?;
-        }
-        Action::ScaleDownCanary { .. } => {
-            target::scale_down(&ctx.client, kind, &ns, &canary_name).await?;
-        }
-        Action::Promote {
-            revision: promoted, ..
-        } => {
-            // One write: the stable hash moves and the hold comes off (unpaused, or the user's
-            // update strategy back); the webhook agrees, as template and stable hash agree.
-            let patch = target.promotion_patch(promoted);
-            target::patch(&ctx.client, kind, &ns, &target_name, &patch).await?;
-        }
-        Action::RecordEvent {
-            type_,
-            reason,
-            message,
-        } => {
-            let t = match type_ {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
-            };
-            tracing::info!(canary = %canary.name_any(), namespace = %ns, reason = ?reason.code, "{message}");
-            publish(ctx, canary, t, &format!("{:?}", reason.code), message).await;
-        }
-        Action::SendAlert {
-            severity,
-            message,
-            alerts,
-            reason,
-        } => {
-            let level = match severity {
-                Severity::Error => "error",
-                Severity::Warn => "warn",
-                Severity::Info => "info",
-            };
-            tracing::info!(canary = %canary.name_any(), namespace = %ns, severity = level, providers = ?alerts, cluster = %ctx.config.cluster_name, "alert: {message}");
-            let alert = crate::notify::alert(
-                ctx,
-                canary,
-                target.images(),
-                revision,
-                *severity,
-                message,
-                reason,
-            );
-            crate::notify::send(ctx, canary, alerts, alert).await;
-        }
-        Action::CallWebhook {
-            kind,
-            phase,
-            hook,
-            event_message,
-            event_type,
-        } => {
-            let mut payload = checks::payload(
-                canary,
-                status,
-                revision,
-                kind.as_str(),
-                phase.as_str(),
-                hook.metadata.clone(),
-            );
-            if let Some(m) = event_message {
-                payload.metadata.insert("eventMessage".into(), m.clone());
-                payload.metadata.insert(
-                    "eventType".into(),
-                    event_type.map(|t| t.as_str()).unwrap_or("Normal").into(),
-                );
-                payload
-                    .metadata
-                    .insert("timestamp".into(), now_ms().to_string());
-            }
-            let call = serin_providers::webhook::WebhookCall {
-                url: hook.url.clone(),
-                timeout: hook.timeout(),
-                retries: hook.retries.unwrap_or(0).max(0) as u32,
-                disable_tls: hook.disable_tls.unwrap_or(false),
-            };
-            let name = hook.name.clone();
-            tokio::spawn(async move {
-                if let Err(e) = serin_providers::webhook::call(&call, &payload).await {
-                    tracing::warn!(webhook = %name, "webhook failed: {e}");
-                }
-            });
-        }
-        Action::Concluded { .. } => {}
-    }
-    Ok(None)
 }
 
 /// Publishes a Kubernetes event; a failure to record is logged, never fatal.

@@ -60,12 +60,11 @@ async fn start_with_webhook() -> (ApiServer, Client) {
     let cert = ReloadingCert::from_pem(&made.cert_pem, &made.key_pem).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = serin_webhook::router(AppState::new(Arc::new(MemoryCanaryIndex::new())));
     tokio::spawn(serin_webhook::serve_tls(
         listener,
         cert.server_config().unwrap(),
-        app,
-        2,
+        AppState::new(Arc::new(MemoryCanaryIndex::new())),
+        std::future::pending(),
     ));
     server.set_service_address(&format!("{SERVICE}.{WEBHOOK_NS}"), addr);
     spawn_controller(

@@ -5,6 +5,8 @@
 //! because goose keeps process-global state; cancelling kills the child. The result is a
 //! [`Summary`] with per-request latency percentiles at microsecond resolution.
 
+#![forbid(unsafe_code)]
+
 pub mod acceptance;
 mod child;
 mod closed;

@@ -75,7 +75,10 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group, so stopping it stops what it started too (`sh -c 'npm
+            // start'` leaves node behind when only sh is killed).
+            .process_group(0);
         die_with_parent(&mut command, libc::SIGKILL);
         let child = command.spawn().map_err(|e| ProcessError::Command {
             flag: flag.into(),
@@ -115,9 +118,26 @@ impl Service {
         }
     }
 
-    /// Stops the process and waits for it.
+    /// Stops the process and its group, and waits for it.
     pub async fn stop(mut self) {
+        self.kill_group();
         let _ = self.child.kill().await;
+    }
+
+    /// SIGKILL to the service's process group: the command and everything it started.
+    fn kill_group(&self) {
+        if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill has no memory effects; the group is the child's own (process_group(0)).
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill_group();
     }
 }
 

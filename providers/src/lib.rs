@@ -6,7 +6,10 @@
 //! nothing: usually no traffic), or an **error** (the provider could not be reached, refused the
 //! query, or answered something that is not one number).
 
+#![forbid(unsafe_code)]
+
 pub mod alerts;
+pub mod body;
 pub mod builtin;
 pub mod cloudwatch;
 pub mod datadog;

@@ -141,10 +141,9 @@ pub(crate) async fn exchange(
         ))
     })?;
     let status = resp.status().as_u16();
-    let body = resp
-        .text()
+    let body = crate::body::read_text(resp)
         .await
-        .map_err(|e| QueryError::Error(format!("{provider} {address}: reading the answer: {e}")))?;
+        .map_err(|e| QueryError::Error(format!("{provider} {address}: {e}")))?;
     Ok((status, body))
 }
 

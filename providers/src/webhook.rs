@@ -93,7 +93,17 @@ pub async fn call(call: &WebhookCall, payload: &WebhookPayload) -> Result<String
         let err = match result {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let body = resp.text().await.unwrap_or_default();
+                let body = match crate::body::read_text(resp).await {
+                    Ok(body) => body,
+                    // Not retried: the same address would answer the same size again.
+                    Err(e @ crate::body::BodyError::TooLarge { .. }) => {
+                        return Err(WebhookError::Unreachable {
+                            url: call.url.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    Err(_) => String::new(),
+                };
                 if status <= 202 {
                     return Ok(body);
                 }

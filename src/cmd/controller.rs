@@ -73,6 +73,10 @@ pub struct Args {
     /// This replica's identity in events and the Lease (the pod name).
     #[arg(long, env = "SERIN_POD_NAME")]
     identity: Option<String>,
+    /// Largest answer read from a metric provider, Canary webhook or alert address; a larger one
+    /// is an error naming this flag (the addresses are chosen by whoever writes the objects).
+    #[arg(long, env = "SERIN_MAX_RESPONSE_BYTES", default_value_t = serin_providers::body::DEFAULT_MAX_RESPONSE_BYTES)]
+    max_response_bytes: usize,
     #[command(flatten)]
     log: super::logging::LogArgs,
 }
@@ -88,6 +92,7 @@ fn mesh_provider(name: &str) -> Result<String, String> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::logging::init(&args.log)?;
+    serin_providers::body::set_max_response_bytes(args.max_response_bytes);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let kube_config = match &args.kubeconfig {

@@ -28,15 +28,12 @@ pub struct Args {
     /// Longest run of one task (Go duration); it is killed after that.
     #[arg(long, default_value = "1h", env = "SERIN_LOADTESTER_TIMEOUT")]
     timeout: String,
+    #[command(flatten)]
+    log: super::logging::LogArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::logging::init(&args.log)?;
     let timeout: Duration = serin_api::duration::parse(&args.timeout).map_err(|e| {
         anyhow::anyhow!(
             "--timeout: expected a duration like 1h or 30m, got '{}' ({e})",

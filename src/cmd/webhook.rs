@@ -46,37 +46,88 @@ pub struct Args {
     /// How often the certificate files are checked for changes.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     cert_check_interval: Duration,
-    /// Threads answering reviews (default: one per core). Each serves the connections handed to
-    /// it from handshake to close; accepting, the Canary watch and certificate reloads run on
-    /// one more thread of their own.
+    /// Threads of the async runtime (default: one per core).
     #[arg(long, env = "SERIN_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
-    log_level: String,
+    /// Connections served at once; more wait in the listen backlog until one closes. Keep it
+    /// below the file descriptor limit (ulimit -n).
+    #[arg(long, env = "SERIN_MAX_CONNECTIONS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+    /// A client must finish the TLS handshake within this.
+    #[arg(long, env = "SERIN_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    handshake_timeout: Duration,
+    /// An HTTP/1.1 request's headers must arrive within this of their first byte.
+    #[arg(long, env = "SERIN_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    header_timeout: Duration,
+    /// A request's body must arrive within this of its headers (408 otherwise).
+    #[arg(long, env = "SERIN_BODY_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    body_timeout: Duration,
+    /// A connection with no request in progress for this long is closed.
+    #[arg(long, env = "SERIN_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
+    idle_timeout: Duration,
+    /// Largest request body in bytes (413 beyond it); the API server's object limit is 3 MiB.
+    #[arg(long, env = "SERIN_MAX_BODY_BYTES", default_value_t = serin_webhook::MAX_BODY_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    max_body_bytes: u64,
+    /// Request body bytes held by all connections together (503 beyond it); bounds the memory
+    /// of many clients each sending part of a large body. At least --max-body-bytes.
+    #[arg(long, env = "SERIN_MAX_BUFFERED_BYTES", default_value_t = 32 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 34))]
+    max_buffered_bytes: u64,
+    /// On SIGTERM, how long open connections get to finish their requests.
+    #[arg(long, env = "SERIN_DRAIN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+    #[command(flatten)]
+    log: super::logging::LogArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     serin_api::duration::parse(text).map_err(|e| e.to_string())
 }
 
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err("a timeout must be longer than 0s".into()),
+        timeout => Ok(timeout),
+    }
+}
+
+impl Args {
+    fn limits(&self) -> serin_webhook::Limits {
+        serin_webhook::Limits {
+            max_connections: self.max_connections as usize,
+            handshake_timeout: self.handshake_timeout,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            // At most 1 GiB (the flag's range), so it fits any usize serin builds for.
+            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            max_buffered_bytes: usize::try_from(self.max_buffered_bytes).unwrap_or(usize::MAX),
+            drain_timeout: self.drain_timeout,
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).with_context(|| {
-        format!(
-            "--log-level {:?}: use error, warn, info, debug or trace",
-            args.log_level
-        )
-    })?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::logging::init(&args.log)?;
+    if args.max_buffered_bytes < args.max_body_bytes {
+        bail!(
+            "--max-buffered-bytes {} is below --max-body-bytes {}: a body of the largest size could never be read",
+            args.max_buffered_bytes,
+            args.max_body_bytes
+        );
+    }
     if args.tls_cert_file.is_none() && !args.self_signed {
         bail!(
             "no serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed --service NAME.NAMESPACE"
         );
     }
-    tokio::runtime::Builder::new_current_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.worker_threads {
+        runtime.worker_threads(usize::from(threads));
+    }
+    runtime
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
@@ -137,38 +188,66 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let threads = args.worker_threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
     let addr = SocketAddr::new(args.address, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (--address/--port)"))?;
-    let app = serin_webhook::router(AppState::new(index));
+    let state = AppState::with_limits(index, args.limits());
     eprintln!(
         "serin webhook: serving https://{} (/mutate, /validate, /healthz, /readyz, /metrics)",
         listener.local_addr()?
     );
-    tokio::select! {
-        result = serin_webhook::serve_tls(listener, cert.server_config()?, app, threads) => {
-            result.context("serving failed")?;
-        }
-        _ = tokio::signal::ctrl_c() => eprintln!("serin webhook: interrupted, stopping"),
-        _ = terminate() => eprintln!("serin webhook: terminated, stopping"),
-    }
+    // Installed before serving, so a signal sent as soon as the address is announced is caught.
+    let stop = stop_signal()?;
+    let drain = args.drain_timeout;
+    let stop = async move {
+        let signal = stop.await;
+        eprintln!("serin webhook: {signal}, draining connections (up to {drain:?})");
+    };
+    serin_webhook::serve_tls(listener, cert.server_config()?, state, stop)
+        .await
+        .context("serving failed")?;
+    eprintln!("serin webhook: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn terminate() {
+/// Completes with the name of the signal on SIGINT or SIGTERM.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     #[cfg(unix)]
     {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-            return;
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => "interrupted",
+                _ = terminate.recv() => "terminated",
+            }
+        })
     }
-    std::future::pending::<()>().await
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["webhook"]).unwrap();
+        assert_eq!(cli.args.limits(), serin_webhook::Limits::default());
+    }
 }

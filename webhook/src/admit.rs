@@ -1,12 +1,12 @@
 //! The validating webhook: CREATE and UPDATE of Canary, MetricTemplate and AlertProvider run the
-//! `api` validation; errors deny with every field path, warnings become admission warnings; a
-//! Canary whose target another Canary already holds is denied.
+//! `api` validation; errors deny with their field paths (the first 20, then how many more),
+//! warnings become admission warnings; a Canary whose target another Canary already holds is
+//! denied.
 
-use serde_json::Value;
 use serin_api::validate::{Severity, validate_document};
 
 use crate::index::{CanaryIndex, target_of};
-use crate::review::{AdmissionRequest, Operation, Verdict};
+use crate::review::{Review, Verdict, bounded};
 
 /// The API group whose kinds are validated.
 pub const GROUP: &str = "flagger.app";
@@ -14,19 +14,17 @@ pub const GROUP: &str = "flagger.app";
 pub const KINDS: [&str; 3] = ["Canary", "MetricTemplate", "AlertProvider"];
 
 /// Decides the response for a review sent to `/validate`.
-pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict {
-    let kind = request.kind.kind.as_str();
-    let relevant = request.kind.group == GROUP
-        && KINDS.contains(&kind)
-        && matches!(request.operation, Operation::Create | Operation::Update)
-        && request.sub_resource.as_deref().unwrap_or("").is_empty();
+pub fn validate(review: &Review, index: &dyn CanaryIndex) -> Verdict {
+    let kind = review.request.kind.kind.as_str();
+    let relevant =
+        review.request.kind.group == GROUP && KINDS.contains(&kind) && review.writes_object();
     if !relevant {
         return Verdict::allow();
     }
-    let Some(object) = request.object.as_ref() else {
+    let Some(object) = review.object.as_ref() else {
         return Verdict::deny(format!(
             "serin: the {} review has no request.object to validate",
-            request.operation.as_str()
+            review.operation()
         ));
     };
     // An object on its way out only loses finalizers; refusing that would make it undeletable.
@@ -36,9 +34,8 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     {
         return Verdict::allow();
     }
-    let str_at = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-    let namespace = namespace_of(request, str_at("/metadata/namespace"));
-    let name = name_of(request, str_at("/metadata/name"));
+    let namespace = review.namespace();
+    let name = review.name();
 
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -72,8 +69,8 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
 
     // An update that leaves the spec as it was (labels, finalizers, the controller's annotations)
     // must not be blocked by problems the object already had before the webhook existed.
-    let spec_unchanged = request.operation == Operation::Update
-        && request
+    let spec_unchanged = review.operation() == "UPDATE"
+        && review
             .old_object
             .as_ref()
             .is_some_and(|old| old.get("spec") == object.get("spec"));
@@ -90,7 +87,7 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     } else {
         Verdict::deny(format!(
             "serin: {kind} {namespace}/{name} is invalid: {}",
-            errors.join("; ")
+            bounded(errors, "errors").join("; ")
         ))
     };
     verdict.warnings = warnings
@@ -100,49 +97,20 @@ pub fn validate(request: &AdmissionRequest, index: &dyn CanaryIndex) -> Verdict 
     verdict
 }
 
-/// The namespace of the object under review: the request's, else the object's own, else
-/// `default`.
-pub(crate) fn namespace_of<'a, Old, Obj>(
-    request: &'a AdmissionRequest<Old, Obj>,
-    object_namespace: Option<&'a str>,
-) -> &'a str {
-    request
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .or(object_namespace)
-        .unwrap_or("default")
-}
-
-/// The name of the object under review: its own, else the request's (`generateName` on CREATE
-/// leaves the object without one).
-pub(crate) fn name_of<'a, Old, Obj>(
-    request: &'a AdmissionRequest<Old, Obj>,
-    object_name: Option<&'a str>,
-) -> &'a str {
-    object_name
-        .filter(|n| !n.is_empty())
-        .or(request.name.as_deref())
-        .unwrap_or("")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::index::MemoryCanaryIndex;
-    use crate::review::Review;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn request(operation: &str, object: Value, old: Option<Value>) -> AdmissionRequest {
+    fn request(operation: &str, object: Value, old: Option<Value>) -> Review {
         let review = json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u", "operation": operation, "namespace": "prod",
                         "kind": {"group": "flagger.app", "version": "v1beta1", "kind": "Canary"},
                         "object": object, "oldObject": old}
         });
-        Review::<Value>::parse(&serde_json::to_vec(&review).unwrap())
-            .unwrap()
-            .request
+        Review::parse(&serde_json::to_vec(&review).unwrap()).unwrap()
     }
 
     fn canary(name: &str, target: &str) -> Value {
@@ -175,8 +143,8 @@ mod tests {
         index.insert("prod", "web", "Deployment", "web");
         assert!(validate(&request("DELETE", canary("web-b", "web"), None), &index).allowed);
         let mut r = request("CREATE", canary("web-b", "web"), None);
-        r.kind.kind = "Deployment".into();
-        r.kind.group = "apps".into();
+        r.request.kind.kind = "Deployment".into();
+        r.request.kind.group = "apps".into();
         assert!(validate(&r, &index).allowed);
     }
 

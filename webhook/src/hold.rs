@@ -5,49 +5,37 @@
 //! with the controller's fallback hold, is `serin_api::hold`). Pure: one workload in, the patch
 //! and warning out.
 
-use serin_api::hold::{Kind, WorkloadView, decide_facts};
+use serde_json::Value;
+use serin_api::hold::{Kind, decide};
 
-use crate::review::{PatchOp, Verdict};
+use crate::review::{Verdict, patch_op};
 
-/// The `apps/v1` kinds whose new revisions are held; `/mutate` passes only these to [`hold`].
-pub const HELD_KINDS: &[&str] = &["Deployment", "DaemonSet", "StatefulSet"];
-
-/// Decides the response for a workload being created or updated; its `kind` says how it is
-/// held (an object without one is taken for a Deployment). `namespace` and `name` come from the
-/// request when the object lacks them (e.g. `generateName` on CREATE).
-pub fn hold(workload: &WorkloadView, namespace: &str, name: &str) -> Verdict {
-    let kind = workload
-        .kind
-        .as_deref()
-        .and_then(Kind::from_name)
-        .unwrap_or(Kind::Deployment);
-    let decision = decide_facts(
-        kind,
-        &workload.facts(),
-        || workload.revision(),
-        namespace,
-        name,
-    );
-    let mut verdict = Verdict::allow();
-    verdict.patch = decision
-        .ops
-        .into_iter()
-        .map(|op| PatchOp {
-            op: op.op,
-            path: op.path,
-            value: op.value,
-        })
-        .collect();
+/// Decides the response for a workload of `kind` being created or updated. `namespace` and
+/// `name` come from the request when the object lacks them (e.g. `generateName` on CREATE).
+pub fn hold(kind: Kind, workload: &Value, namespace: &str, name: &str) -> Verdict {
+    let decision = decide(kind, workload, namespace, name);
+    let patch: Result<Vec<_>, String> = decision.ops.into_iter().map(patch_op).collect();
+    let mut verdict = match patch {
+        Ok(patch) => Verdict {
+            patch,
+            ..Verdict::allow()
+        },
+        // The decision's paths are constants; this would be a bug of serin's, not the user's.
+        Err(err) => return Verdict::deny(format!("serin: internal error: bad patch path {err}")),
+    };
     verdict.warnings.extend(decision.warning);
     verdict
 }
 
-/// [`hold`] of a workload given as a `Value`, read the way `/mutate` reads it: from its text.
+/// [`hold`] of a workload whose `kind` says how it is held (a Deployment when it has none).
 #[cfg(test)]
-pub(crate) fn hold_value(workload: &serde_json::Value, namespace: &str, name: &str) -> Verdict {
-    let text = workload.to_string();
-    let view: WorkloadView = serde_json::from_str(&text).expect("a Value's text is JSON");
-    hold(&view, namespace, name)
+pub(crate) fn hold_value(workload: &Value, namespace: &str, name: &str) -> Verdict {
+    let kind = workload
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(Kind::from_name)
+        .unwrap_or(Kind::Deployment);
+    hold(kind, workload, namespace, name)
 }
 
 #[cfg(test)]
@@ -56,7 +44,6 @@ mod strategy_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
     use serde_json::json;
     use serin_api::hash::template_hash;
     use serin_api::labels::{CANARY_LABEL, STABLE_HASH_ANNOTATION};
@@ -82,12 +69,9 @@ mod tests {
         d
     }
 
-    fn paused_patch(value: bool) -> Vec<PatchOp> {
-        vec![PatchOp {
-            op: "add",
-            path: "/spec/paused",
-            value: json!(value),
-        }]
+    fn paused_patch(value: bool) -> Vec<json_patch::PatchOperation> {
+        serde_json::from_value(json!([{"op": "add", "path": "/spec/paused", "value": value}]))
+            .unwrap()
     }
 
     #[test]

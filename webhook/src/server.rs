@@ -1,40 +1,51 @@
-//! The HTTP side: the axum router (`/mutate`, `/validate`, `/healthz`, `/readyz`, `/metrics`)
-//! and the TLS accept loop that serves it over HTTP/1.1 and HTTP/2.
+//! The HTTP side: the axum router (`/mutate`, `/validate`, `/healthz`, `/readyz`, `/metrics`),
+//! the request body read within its limits, and the review answered with its metric.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt as _;
+use kube::core::DynamicObject;
+use kube::core::admission::AdmissionReview;
+use serin_api::hold::Kind;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::admit::{name_of, namespace_of};
 use crate::index::CanaryIndex;
+use crate::limits::Limits;
 use crate::metrics::{Metrics, ReviewLabels};
-use crate::review::{
-    AdmissionRequest, MutateRequest, Operation, Review, ReviewError, Verdict, response_body,
-};
-
-/// Largest request body accepted (the API server's own limit for an object is 3 MiB).
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
-/// A client that has not finished the TLS handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::review::{Review, ReviewError, Verdict, denial};
 
 /// What the handlers share.
 pub struct AppState {
     pub index: Arc<dyn CanaryIndex>,
     pub metrics: Metrics,
+    pub limits: Limits,
+    /// A permit per KiB of request body held, `limits.max_buffered_bytes` in all.
+    buffered: Arc<Semaphore>,
 }
 
 impl AppState {
+    /// State with the default [`Limits`].
     pub fn new(index: Arc<dyn CanaryIndex>) -> Arc<Self> {
+        Self::with_limits(index, Limits::default())
+    }
+
+    pub fn with_limits(index: Arc<dyn CanaryIndex>, limits: Limits) -> Arc<Self> {
+        let kib = limits
+            .max_buffered_bytes
+            .div_ceil(1024)
+            .min(Semaphore::MAX_PERMITS);
         Arc::new(AppState {
             index,
             metrics: Metrics::new(),
+            limits,
+            buffered: Arc::new(Semaphore::new(kib)),
         })
     }
 }
@@ -47,118 +58,209 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, ROUTES) })
+        .method_not_allowed_fallback(|| async {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, ROUTES)
+        })
         .with_state(state)
 }
 
-async fn mutate(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    answer(&state, "/mutate", body, |body| {
-        review(body, |request: &MutateRequest| {
-            let held_kind = request.kind.group == "apps"
-                && crate::hold::HELD_KINDS.contains(&request.kind.kind.as_str());
-            let writes = matches!(request.operation, Operation::Create | Operation::Update);
-            let main_resource = request.sub_resource.as_deref().unwrap_or("").is_empty();
-            match request.object.as_ref() {
-                Some(object) if held_kind && writes && main_resource => crate::hold::hold(
-                    object,
-                    namespace_of(request, object.namespace.as_deref()),
-                    name_of(request, object.name.as_deref()),
-                ),
-                _ => Verdict::allow(),
+const ROUTES: &str =
+    "serin webhook serves POST /mutate, POST /validate, GET /healthz, GET /readyz and GET /metrics";
+
+async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    answer(&state, "/mutate", request, |review| {
+        let kind = &review.request.kind;
+        let held = Kind::from_name(&kind.kind).filter(|_| kind.group == "apps");
+        match (held, review.object.as_ref()) {
+            (Some(kind), Some(object)) if review.writes_object() => {
+                crate::hold::hold(kind, object, review.namespace(), review.name())
             }
-        })
+            _ => Verdict::allow(),
+        }
     })
+    .await
 }
 
-async fn validate(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    answer(&state, "/validate", body, |body| {
-        review(body, |request: &AdmissionRequest| {
-            crate::admit::validate(request, state.index.as_ref())
-        })
+async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    answer(&state, "/validate", request, |review| {
+        crate::admit::validate(review, state.index.as_ref())
     })
+    .await
 }
 
-/// What one review came to: the response body and the labels of its metric.
-struct Answered {
-    body: Vec<u8>,
-    kind: &'static str,
-    operation: &'static str,
-    verdict: &'static str,
-}
-
-/// Parses a review (`Old` and `Obj` may borrow from `body`), decides and writes the response.
-fn review<'a, Old: serde::Deserialize<'a>, Obj: serde::Deserialize<'a>>(
-    body: &'a [u8],
-    decide: impl FnOnce(&AdmissionRequest<Old, Obj>) -> Verdict,
-) -> Result<Answered, ReviewError> {
-    let review = Review::<Old, Obj>::parse(body)?;
-    let verdict = decide(&review.request);
-    Ok(Answered {
-        body: response_body(&review.api_version, &review.request.uid, &verdict),
-        kind: kind_label(&review.request.kind.kind),
-        operation: review.request.operation.as_str(),
-        verdict: verdict.label(),
-    })
-}
-
-/// Answers one request: the body's errors, the review's answer, the metrics.
-fn answer(
+/// Answers one request: the body read within the limits, the review decided, the metric.
+async fn answer(
     state: &AppState,
     webhook: &'static str,
-    body: Result<Bytes, BytesRejection>,
-    respond: impl FnOnce(&[u8]) -> Result<Answered, ReviewError>,
+    request: Request,
+    decide: impl FnOnce(&Review) -> Verdict,
 ) -> Response {
     let start = Instant::now();
-    let rejected = |status: StatusCode, message: String| {
-        state.metrics.record(
-            ReviewLabels {
-                webhook,
-                kind: "unknown",
-                operation: "unknown",
-                verdict: "rejected",
-            },
-            start.elapsed().as_secs_f64(),
-        );
-        json_error(status, &message)
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return rejected(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body exceeds {MAX_BODY_BYTES} bytes (3 MiB), the limit for an AdmissionReview"
-                ),
-            );
-        }
-        Err(rejection) => return rejected(rejection.status(), rejection.body_text()),
-    };
-    let answered = match respond(&body) {
-        Ok(answered) => answered,
-        Err(err) => return rejected(StatusCode::BAD_REQUEST, err.to_string()),
-    };
-    state.metrics.record(
-        ReviewLabels {
+    let record = |kind, operation, verdict| {
+        let labels = ReviewLabels {
             webhook,
-            kind: answered.kind,
-            operation: answered.operation,
-            verdict: answered.verdict,
-        },
-        start.elapsed().as_secs_f64(),
+            kind,
+            operation,
+            verdict,
+        };
+        state.metrics.record(labels, start.elapsed().as_secs_f64());
+    };
+    let (parts, body) = request.into_parts();
+    let (body, held) = match read_body(&parts.headers, body, state).await {
+        Ok(read) => read,
+        Err((status, message)) => {
+            record("unknown", "unknown", "rejected");
+            return json_error(status, &message);
+        }
+    };
+    let review = match Review::parse(&body) {
+        Ok(review) => review,
+        Err(ReviewError::Denied {
+            api_version,
+            uid,
+            message,
+        }) => {
+            record("unknown", "unknown", "denied");
+            return json_ok(&denial(&api_version, &uid, &message));
+        }
+        Err(err) => {
+            record("unknown", "unknown", "rejected");
+            return json_error(StatusCode::BAD_REQUEST, &err.to_string());
+        }
+    };
+    drop(body);
+    drop(held);
+    let verdict = decide(&review);
+    record(
+        kind_label(&review.request.kind.kind),
+        review.operation(),
+        verdict.label(),
     );
-    ([(header::CONTENT_TYPE, "application/json")], answered.body).into_response()
+    json_ok(&verdict.into_review(&review.request))
 }
 
-/// Keeps the metric's label set bounded whatever clients send.
+/// Reads a request body of at most `max_body_bytes` within `body_timeout`. A body declared larger
+/// is refused before a byte of it is read; one that turns out larger is refused as soon as it
+/// passes the limit. Only what arrived is held, never the declared size, and only while the
+/// budget of all bodies together (`max_buffered_bytes`) allows: the permits returned hold it.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    state: &AppState,
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), (StatusCode, String)> {
+    let limits = &state.limits;
+    let max = limits.max_body_bytes;
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body exceeds {max} bytes ({}), the limit for an AdmissionReview (--max-body-bytes)",
+                human_bytes(max)
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut body = body;
+        let mut chunks = Vec::new();
+        let mut total = 0;
+        let mut held: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request body failed: {err}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total += data.len();
+            if total > max {
+                return Err(too_large());
+            }
+            hold(&state.buffered, &mut held, total, limits.max_buffered_bytes)?;
+            chunks.push(data);
+        }
+        let mut out = Vec::with_capacity(total);
+        for chunk in chunks {
+            out.extend_from_slice(&chunk);
+        }
+        Ok((out, held))
+    };
+    let timeout = limits.body_timeout;
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err((
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {timeout:?} (--body-timeout)"),
+            ))
+        })
+}
+
+/// Grows `held` to a permit per KiB of `total` bytes, or refuses with 503 when the budget of
+/// all request bodies is spent (many clients each holding part of a body).
+fn hold(
+    budget: &Arc<Semaphore>,
+    held: &mut Option<OwnedSemaphorePermit>,
+    total: usize,
+    max_buffered: usize,
+) -> Result<(), (StatusCode, String)> {
+    let have = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+    let more = u32::try_from(total.div_ceil(1024).saturating_sub(have)).unwrap_or(u32::MAX);
+    if more == 0 {
+        return Ok(());
+    }
+    let permit = budget.clone().try_acquire_many_owned(more).map_err(|_| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the webhook already holds {} of request bodies (--max-buffered-bytes); retry",
+                human_bytes(max_buffered)
+            ),
+        )
+    })?;
+    match held {
+        Some(held) => held.merge(permit),
+        None => *held = Some(permit),
+    }
+    Ok(())
+}
+
+/// `3 MiB`, `64 KiB`, `1000 bytes`.
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Keeps the metric's label set bounded whatever clients send: the held kinds (one list,
+/// [`Kind`]) and the validated ones.
 fn kind_label(kind: &str) -> &'static str {
-    const KNOWN: [&str; 4] = ["Deployment", "Canary", "MetricTemplate", "AlertProvider"];
-    KNOWN.into_iter().find(|k| *k == kind).unwrap_or("other")
+    Kind::from_name(kind)
+        .map(Kind::as_str)
+        .or_else(|| crate::admit::KINDS.into_iter().find(|k| *k == kind))
+        .unwrap_or("other")
+}
+
+fn json_ok(review: &AdmissionReview<DynamicObject>) -> Response {
+    match crate::review::to_json(review) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(err) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot write the response: {err}"),
+        ),
+    }
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
@@ -194,119 +296,25 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Serves `app` over TLS on `listener` until the future is dropped, on `threads` threads of
-/// their own: this future accepts, and hands each connection to the next thread in turn, which
-/// does the handshake and answers every request of that connection (HTTP/2 streams included).
-/// A connection never moves between threads: a work-stealing runtime spent a fifth more CPU per
-/// review here (89.7 vs 74.2 µs), waking other threads and moving connections' state between
-/// cores. Each connection keeps the certificate it was handshaken with, so a reload never drops
-/// one. Dropping the future closes the threads' queues; each thread then stops, closing its
-/// connections.
-pub async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    threads: usize,
-) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let mut queues = Vec::new();
-    for n in 0..threads.max(1) {
-        queues.push(connection_thread(n, acceptor.clone(), app.clone())?);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_held_and_validated_kind_has_its_label() {
+        for kind in Kind::ALL {
+            assert_eq!(kind_label(kind.as_str()), kind.as_str());
+        }
+        for kind in crate::admit::KINDS {
+            assert_eq!(kind_label(kind), kind);
+        }
+        assert_eq!(kind_label("Pod"), "other");
     }
-    let mut next = 0;
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            // Out of file descriptors and the like: back off instead of spinning.
-            Err(err) => {
-                tracing::warn!(error = %err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        // Leaves this runtime's reactor; the connection's thread registers it with its own.
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
-            Err(err) => {
-                tracing::warn!(%peer, error = %err, "cannot hand the connection to a thread");
-                continue;
-            }
-        };
-        if queues[next].send((tcp, peer)).is_err() {
-            return Err(std::io::Error::other(format!(
-                "connection thread {next} has stopped"
-            )));
-        }
-        next = (next + 1) % queues.len();
-    }
-}
 
-type Accepted = (std::net::TcpStream, std::net::SocketAddr);
-
-/// Starts thread `n`: a runtime with one worker serving the connections sent to the queue it
-/// returns, until the queue is closed. Not tokio's current-thread runtime: measured here, it
-/// answered 19,300 small requests/s on one thread where a one-worker runtime answers 33,800 (it
-/// polls for I/O less eagerly between tasks).
-fn connection_thread(
-    n: usize,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: Router,
-) -> std::io::Result<tokio::sync::mpsc::UnboundedSender<Accepted>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let (queue, mut accepted) = tokio::sync::mpsc::unbounded_channel::<Accepted>();
-    std::thread::Builder::new()
-        .name(format!("serin-webhook-{n}"))
-        .spawn(move || {
-            runtime.block_on(async move {
-                while let Some((tcp, peer)) = accepted.recv().await {
-                    match tokio::net::TcpStream::from_std(tcp) {
-                        Ok(tcp) => {
-                            tokio::spawn(serve_connection(
-                                acceptor.clone(),
-                                tcp,
-                                peer,
-                                app.clone(),
-                            ));
-                        }
-                        Err(err) => tracing::warn!(%peer, error = %err, "cannot take a connection"),
-                    }
-                }
-            });
-        })?;
-    Ok(queue)
-}
-
-/// The TLS handshake, then HTTP/1.1 or HTTP/2 (ALPN) until the client closes.
-async fn serve_connection(
-    acceptor: tokio_rustls::TlsAcceptor,
-    tcp: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    app: Router,
-) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
-
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(err)) => {
-            tracing::debug!(%peer, error = %err, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
-    };
-    // The executor runs HTTP/2 streams on this thread's runtime, beside their connection.
-    if let Err(err) = Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-        .await
-    {
-        tracing::debug!(%peer, error = %err, "connection ended with an error");
+    #[test]
+    fn sizes_are_written_for_people() {
+        assert_eq!(human_bytes(3 << 20), "3 MiB");
+        assert_eq!(human_bytes(64 << 10), "64 KiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
     }
 }

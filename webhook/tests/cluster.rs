@@ -136,12 +136,11 @@ async fn self_signed_ca_bundle_then_holds_and_validates_through_the_api() {
     let cert = ReloadingCert::from_pem(&made.cert_pem, &made.key_pem).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = serin_webhook::router(AppState::new(index.clone()));
     let server = tokio::spawn(serin_webhook::serve_tls(
         listener,
         cert.server_config().unwrap(),
-        app,
-        2,
+        AppState::new(index.clone()),
+        std::future::pending(),
     ));
     api.set_service_address(&format!("{SERVICE}.{NAMESPACE}"), addr);
     wait_for("the Canary index to sync", || index.is_ready()).await;

@@ -194,7 +194,9 @@ fn mutate(seed: &Value, mutations: &[Mutation]) -> Vec<u8> {
 
 #[test]
 fn mutated_reviews_never_panic_or_5xx() {
+    // Timers on: the handlers bound how long a request body may take.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     let index = Arc::new(MemoryCanaryIndex::new());

@@ -80,6 +80,7 @@ The command lines, all in one place so that they follow the binaries' flags.
 - --selector-labels={{ . }}
 {{- end }}
 - --log-level={{ .Values.logLevel }}
+- --max-response-bytes={{ int64 .Values.controller.maxResponseBytes }}
 {{- with .Values.clusterName }}
 - --cluster-name={{ . }}
 {{- end }}

@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 use serin_analysis::Routes;
 use serin_api::Canary;
-use serin_api::canary::Strategy;
+use serin_api::canary::{HttpMatchRequest, Strategy};
 
-use super::backend_names;
+use super::{backend_names, regex_escape};
 
 fn destinations(canary: &Canary, p: u32, c: u32) -> Value {
     let (primary, canary_svc) = backend_names(canary);
@@ -15,6 +15,35 @@ fn destinations(canary: &Canary, p: u32, c: u32) -> Value {
         {"destination": {"host": primary}, "weight": p},
         {"destination": {"host": canary_svc}, "weight": c},
     ])
+}
+
+/// The matches as Istio's `HTTPMatchRequest`s. Istio's StringMatch has `exact`, `prefix` and `regex`
+/// only: its CRD prunes a `suffix`, which leaves `{}`, a condition every value meets. So a suffix is
+/// written as the regex it means (Istio's regexes match the whole value).
+fn istio_matches(matches: &[HttpMatchRequest]) -> Value {
+    let mut v = json!(matches);
+    for m in v.as_array_mut().into_iter().flatten() {
+        for field in ["uri", "scheme", "method", "authority"] {
+            if let Some(sm) = m.get_mut(field) {
+                suffix_as_regex(sm);
+            }
+        }
+        for map in ["headers", "queryParams", "withoutHeaders"] {
+            let entries = m.get_mut(map).and_then(Value::as_object_mut);
+            entries
+                .into_iter()
+                .flatten()
+                .for_each(|(_, sm)| suffix_as_regex(sm));
+        }
+    }
+    v
+}
+
+fn suffix_as_regex(sm: &mut Value) {
+    let suffix = sm.as_object_mut().and_then(|o| o.remove("suffix"));
+    if let Some(suffix) = suffix.as_ref().and_then(Value::as_str) {
+        sm["regex"] = json!(format!(".*{}", regex_escape(suffix)));
+    }
 }
 
 pub fn spec(canary: &Canary, routes: Routes) -> Value {
@@ -32,7 +61,7 @@ pub fn spec(canary: &Canary, routes: Routes) -> Value {
     let base_match = s.match_.clone().unwrap_or_default();
     let mut default_route = json!({"route": destinations(canary, routes.primary, routes.canary)});
     if !base_match.is_empty() {
-        default_route["match"] = json!(base_match);
+        default_route["match"] = istio_matches(&base_match);
     }
     if let Some(t) = &s.timeout {
         default_route["timeout"] = json!(t);
@@ -54,8 +83,7 @@ pub fn spec(canary: &Canary, routes: Routes) -> Value {
         .and_then(|a| a.match_.clone())
         .filter(|_| canary.spec.strategy() == Strategy::AbTesting);
     if let Some(matches) = ab {
-        let mut r =
-            json!({"match": matches, "route": destinations(canary, routes.primary, routes.canary)});
+        let mut r = json!({"match": istio_matches(&matches), "route": destinations(canary, routes.primary, routes.canary)});
         if let Some(t) = &s.timeout {
             r["timeout"] = json!(t);
         }

@@ -247,7 +247,9 @@ impl Notifier {
         })?;
         let status = resp.status();
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
+            let body = crate::body::read_text(resp)
+                .await
+                .unwrap_or_else(|e| e.to_string());
             return Err(AlertError::Status {
                 kind: self.kind.as_str(),
                 status: status.as_u16(),

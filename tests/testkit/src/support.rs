@@ -1,5 +1,5 @@
 //! Small pieces every integration test needs: child processes that die with the test, free
-//! ports, polling for a condition, the HTTPRoute CRD the Gateway API router writes to.
+//! ports, polling for a condition, the real CRDs of the routers' projects (tests/fixtures/crds).
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -45,16 +45,61 @@ where
     }
 }
 
-/// A minimal HTTPRoute CRD: the API server only needs to serve the kind.
+/// The Gateway API HTTPRoute CRD (v1.6.1, standard channel: v1 and v1beta1 served) that the Gateway
+/// API router writes to, with its real schema so the API server prunes and validates as a cluster would.
 pub fn httproute_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "httproutes.gateway.networking.k8s.io"},
-        "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
-                 "names": {"kind": "HTTPRoute", "plural": "httproutes", "singular": "httproute", "listKind": "HTTPRouteList"},
-                 "versions": [{"name": "v1", "served": true, "storage": true,
-                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
-    })
+    crd_fixture("gateway-api-v1.6.1-httproutes.yaml")
+}
+
+/// A CRD kept under tests/fixtures/crds (README.md there says where each comes from), as a JSON value.
+/// An `apiextensions.k8s.io/v1beta1` CRD is converted to v1 as kube-apiserver does (its single
+/// `validation` schema goes to every version); a schema without a root `type` gets `type: object`, so
+/// it is structural and pruned like a v1 CRD's, the stricter check.
+pub fn crd_fixture(file: &str) -> Value {
+    let path = format!("{}/../fixtures/crds/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let crd: Value =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+    if crd["apiVersion"] == "apiextensions.k8s.io/v1beta1" {
+        v1beta1_as_v1(crd)
+    } else {
+        crd
+    }
+}
+
+fn v1beta1_as_v1(mut crd: Value) -> Value {
+    crd["apiVersion"] = json!("apiextensions.k8s.io/v1");
+    let spec = crd["spec"].as_object_mut().expect("a CRD has a spec");
+    let mut schema = spec
+        .remove("validation")
+        .and_then(|v| v.get("openAPIV3Schema").cloned())
+        .unwrap_or_else(|| json!({"x-kubernetes-preserve-unknown-fields": true}));
+    if schema.is_object() && schema.get("type").is_none() {
+        schema["type"] = json!("object");
+    }
+    let columns: Vec<Value> = spec
+        .remove("additionalPrinterColumns")
+        .and_then(|c| c.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut c| {
+            if let Some(p) = c.as_object_mut().and_then(|m| m.remove("JSONPath")) {
+                c["jsonPath"] = p;
+            }
+            c
+        })
+        .collect();
+    spec.remove("version");
+    for v in spec
+        .get_mut("versions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        v["schema"] = json!({ "openAPIV3Schema": schema });
+        v["additionalPrinterColumns"] = json!(columns);
+    }
+    crd
 }
 
 /// Pids of the live children of `parent` whose command line contains `needle` (from /proc), e.g.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use serin_webhook::{AppState, CanaryIndex, ReloadingCert};
+use serin_webhook::{AppState, CanaryIndex, Limits, ReloadingCert};
 
 pub struct Ca {
     pub pem: String,
@@ -57,6 +57,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    pub state: Arc<AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -68,6 +69,11 @@ impl Drop for Server {
 
 /// Starts the webhook over TLS with certificate files in a temporary directory.
 pub async fn start(index: Arc<dyn CanaryIndex>) -> Server {
+    start_with(index, Limits::default()).await
+}
+
+/// [`start`] within `limits`.
+pub async fn start_with(index: Arc<dyn CanaryIndex>, limits: Limits) -> Server {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let ca = Ca::new("test CA");
     let (cert_pem, key_pem) = ca.issue();
@@ -79,12 +85,12 @@ pub async fn start(index: Arc<dyn CanaryIndex>) -> Server {
     let cert = ReloadingCert::from_files(&cert_file, &key_file).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
-    let app = serin_webhook::router(AppState::new(index));
+    let state = AppState::with_limits(index, limits);
     let task = tokio::spawn(serin_webhook::serve_tls(
         listener,
         cert.server_config().unwrap(),
-        app,
-        2,
+        state.clone(),
+        std::future::pending(),
     ));
     let client = ca.client();
     Server {
@@ -95,6 +101,7 @@ pub async fn start(index: Arc<dyn CanaryIndex>) -> Server {
         dir,
         cert_file,
         key_file,
+        state,
         task,
     }
 }

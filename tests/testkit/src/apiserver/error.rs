@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code} {reason}: {message}")]
@@ -10,6 +10,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: String,
     pub message: String,
+    /// `details` of the Status (name, group, kind, causes), when there are any.
+    pub details: Option<Value>,
 }
 
 impl ApiError {
@@ -18,7 +20,33 @@ impl ApiError {
             code,
             reason: reason.to_string(),
             message: message.into(),
+            details: None,
         }
+    }
+    /// A 422 Invalid listing each failed field, as kube-apiserver reports a rejected object:
+    /// `Kind.group "name" is invalid: [a: …, b: …]` with one `details.causes` entry per field.
+    pub fn invalid_fields(
+        kind: &str,
+        group: &str,
+        name: &str,
+        causes: &[super::schema::Cause],
+    ) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let lines: Vec<String> = causes.iter().map(|c| c.line()).collect();
+        let listed = match lines.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let mut e = Self::invalid(format!("{qualified} {name:?} is invalid: {listed}"));
+        e.details = Some(json!({
+            "name": name, "group": group, "kind": kind,
+            "causes": causes.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
+        }));
+        e
     }
     pub fn not_found(what: &str, name: &str) -> Self {
         Self::new(404, "NotFound", format!("{what} \"{name}\" not found"))
@@ -75,7 +103,7 @@ impl ApiError {
     }
 
     pub fn to_status(&self) -> serde_json::Value {
-        json!({
+        let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -83,7 +111,11 @@ impl ApiError {
             "message": self.message,
             "reason": self.reason,
             "code": self.code,
-        })
+        });
+        if let Some(d) = &self.details {
+            status["details"] = d.clone();
+        }
+        status
     }
 }
 

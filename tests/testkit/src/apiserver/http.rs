@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::openapi;
 use super::patch::{self, PatchKind};
 use super::registry::ResourceType;
+use super::schema::FieldValidation;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Change, EventType, meta_str};
 use super::table;
@@ -32,7 +33,8 @@ fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
     )
         .into_response();
     for w in warnings {
-        let text = format!("299 - \"{}\"", w.replace('"', "'"));
+        // A quoted-string, as kube-apiserver writes it: `299 - "unknown field \"spec.x\""`.
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(v) = HeaderValue::from_str(&text) {
             resp.headers_mut().append(header::WARNING, v);
         }
@@ -232,6 +234,14 @@ async fn route(
             .unwrap_or_else(|| "Metadata".into())
     });
     let ns = rp.ns.clone().unwrap_or_default();
+    // Only writes take the parameter; reads ignore it, as kube-apiserver's do.
+    let field_validation = match *method {
+        Method::POST | Method::PUT | Method::PATCH => {
+            FieldValidation::parse(query.get("fieldValidation").map(String::as_str))
+                .map_err(ApiError::bad_request)?
+        }
+        _ => FieldValidation::default(),
+    };
     let Some(name) = rp.name.clone() else {
         return match *method {
             Method::GET if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) => {
@@ -247,6 +257,7 @@ async fn route(
                         ns,
                         name: String::new(),
                         sub: None,
+                        field_validation,
                     },
                     Verb::Create(obj),
                 )
@@ -263,6 +274,7 @@ async fn route(
         ns: ns.clone(),
         name: name.clone(),
         sub: rp.sub.clone(),
+        field_validation,
     };
     match *method {
         Method::GET => {
@@ -344,9 +356,8 @@ async fn write(shared: &Arc<Shared>, mut target: Target, verb: Verb) -> ApiResul
             write::prepare(&mut store, &mut target, &verb)?
         };
         let mut new = prepared.new.clone();
-        let warnings = if prepared.configs.is_empty() {
-            Vec::new()
-        } else {
+        let mut warnings = prepared.warnings.clone();
+        if !prepared.configs.is_empty() {
             let services = shared.services.lock().expect("services lock").clone();
             let attrs = Attributes {
                 operation: prepared.operation,
@@ -357,8 +368,9 @@ async fn write(shared: &Arc<Shared>, mut target: Target, verb: Verb) -> ApiResul
                 old: prepared.old.as_ref(),
                 uid_seed: shared.next_uid_seed(),
             };
-            admission::admit(&prepared.configs, &services, &attrs, &mut new).await?
-        };
+            warnings
+                .extend(admission::admit(&prepared.configs, &services, &attrs, &mut new).await?);
+        }
         let outcome = {
             let mut store = shared.store.lock().expect("store lock");
             write::commit(&mut store, &target, prepared, new)?

@@ -10,6 +10,7 @@ mod http;
 mod openapi;
 pub mod patch;
 pub mod registry;
+pub mod schema;
 pub mod selector;
 pub mod store;
 mod table;

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One column of a `Table` response (`kubectl get`).
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,8 @@ pub struct ResourceType {
     pub columns: Vec<PrinterColumn>,
     /// Name of the CRD that defined it; `None` for built-ins.
     pub crd: Option<String>,
+    /// The version's `openAPIV3Schema` (CRDs only): objects are pruned and validated against it.
+    pub schema: Option<Arc<Value>>,
 }
 
 impl ResourceType {
@@ -76,6 +79,7 @@ fn builtin(
         categories: vec![],
         columns: vec![],
         crd: None,
+        schema: None,
     }
 }
 
@@ -395,6 +399,10 @@ impl Registry {
                 categories: categories.clone(),
                 columns,
                 crd: Some(name.clone()),
+                schema: v
+                    .pointer("/schema/openAPIV3Schema")
+                    .filter(|s| s.is_object())
+                    .map(|s| Arc::new(s.clone())),
             });
         }
         Ok(())

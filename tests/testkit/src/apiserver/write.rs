@@ -5,6 +5,7 @@ use super::admission::Configs;
 use super::error::{ApiError, ApiResult};
 use super::patch::{self, PatchKind};
 use super::registry::{Registry, ResourceType};
+use super::schema::{self, FieldValidation};
 use super::store::{ObjKey, Store, key_of, meta_mut, meta_str, now_rfc3339};
 use serde_json::{Value, json};
 
@@ -24,6 +25,8 @@ pub struct Target {
     pub ns: String,
     pub name: String,
     pub sub: Option<String>,
+    /// What unknown fields in the written object cause (`?fieldValidation=`).
+    pub field_validation: FieldValidation,
 }
 
 pub struct Prepared {
@@ -34,6 +37,8 @@ pub struct Prepared {
     /// The resourceVersion the client required (PUT body, patch body); a mismatch at commit is a 409.
     pub precondition: Option<String>,
     pub configs: Configs,
+    /// `unknown field "…"` for each field pruned from the object (fieldValidation=Warn).
+    pub warnings: Vec<String>,
 }
 
 pub enum Outcome {
@@ -124,7 +129,70 @@ fn rv_of(obj: &Value) -> Option<String> {
     Some(meta_str(obj, "resourceVersion").to_string()).filter(|s| !s.is_empty())
 }
 
+/// The object the write would store, pruned and validated against its schema (as kube-apiserver does
+/// between decoding the request and calling the webhooks).
 pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prepared> {
+    let mut p = prepare_verb(store, t, verb)?;
+    if t.sub.as_deref() != Some("scale")
+        && let Some(new) = p.new.as_mut()
+    {
+        p.warnings = conform(t, new, t.field_validation)?;
+    }
+    Ok(p)
+}
+
+/// Prunes the fields the version's schema does not know and validates the rest (custom resources), or
+/// checks the types of a built-in kind serin writes. Returns the warnings for pruned fields.
+pub fn conform(t: &Target, obj: &mut Value, fv: FieldValidation) -> ApiResult<Vec<String>> {
+    let Some(schema) = t.rt.schema.clone() else {
+        return builtin_types(&t.rt, obj).map(|()| Vec::new());
+    };
+    let unknown: Vec<String> = schema::prune(obj, &schema)
+        .into_iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    if fv == FieldValidation::Strict && !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {:?} cannot be handled as a {kind}: strict decoding error: {}",
+            t.rt.version,
+            unknown.join(", "),
+            kind = t.rt.kind
+        )));
+    }
+    let mut causes = Vec::new();
+    schema::validate(obj, &schema, "", &mut causes);
+    if !causes.is_empty() {
+        let name = Some(meta_str(obj, "name")).filter(|n| !n.is_empty());
+        return Err(ApiError::invalid_fields(
+            &t.rt.kind,
+            &t.rt.group,
+            name.unwrap_or(&t.name),
+            &causes,
+        ));
+    }
+    Ok(if fv == FieldValidation::Warn {
+        unknown
+    } else {
+        Vec::new()
+    })
+}
+
+/// Built-in kinds have no CRD schema; an Ingress (which the nginx router writes) is decoded into its
+/// Rust type, so a field of the wrong type is refused as kube-apiserver's decoder refuses it (400).
+fn builtin_types(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    if rt.group == "networking.k8s.io" && rt.plural == "ingresses" {
+        serde_json::from_value::<k8s_openapi::api::networking::v1::Ingress>(obj.clone()).map_err(
+            |e| {
+                ApiError::bad_request(format!(
+                    "Ingress in version \"v1\" cannot be handled as a Ingress: {e}"
+                ))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn prepare_verb(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prepared> {
     let configs = webhook_configs(store, &t.rt);
     let key = key_of(&t.rt, &t.ns, &t.name);
     let old = store.get(&key).cloned();
@@ -135,6 +203,7 @@ pub fn prepare(store: &mut Store, t: &mut Target, verb: &Verb) -> ApiResult<Prep
         new,
         precondition,
         configs: configs.clone(),
+        warnings: Vec::new(),
     };
     match verb {
         Verb::Create(body) => {
@@ -368,6 +437,10 @@ pub fn commit(
         return Ok(Outcome::Done(200, obj));
     }
     let mut new = new.ok_or_else(|| ApiError::internal("admission removed the object"))?;
+    if t.sub.as_deref() != Some("scale") {
+        // What mutating webhooks added is pruned and validated too (their warnings are not repeated).
+        conform(t, &mut new, FieldValidation::Ignore)?;
+    }
     // Webhooks may have touched server-owned fields; apply the rules again.
     new = match &p.old {
         Some(old) => shape(
