@@ -83,6 +83,8 @@ fn loadtester(log: &PathBuf) -> (Killed, String) {
             "--port",
             &port.to_string(),
             "--timeout=1h",
+            // The chart logs JSON; the test reads the same events as text lines.
+            "--log-format=text",
         ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
